@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make test              install what is missing, run the test suite (CI runs this)
+#   make book              install what is missing, execute every chapter, build the HTML book
+# Options: make book PROFILE=smoke|default|cifar10-subset|paper  CACHE=dir  PYTHON=python3.11
+PYTHON ?= python3
+PROFILE ?= default
+CACHE ?= $(CURDIR)/.cache/regutils
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: test book bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
+	touch $@
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+book: $(VENV)/.installed
+	REGUTILS_CACHE=$(CACHE) $(BIN)/python -m regutils book --profile $(PROFILE)
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/tracking_overhead.py
+	$(BIN)/python bench/analysis_speed.py
+
+clean:
+	rm -rf _build book/*.ipynb book/generated

@@ -1,0 +1,109 @@
+"""Build the book: execute every chapter with papermill, then compile the HTML with Jupyter Book.
+
+    python -m regutils book --profile default               # the whole book
+    python -m regutils book --profile smoke --only setup    # one chapter
+    python -m regutils book --only robustness -p arch=resnet32 -p optimizers='["sgd","adamax"]'
+
+Chapters are the ``book/<name>`` entries of ``_toc.yml`` that have a source
+``notebooks/<name>.md`` (jupytext, MyST markdown). Each is executed from the
+repository root with ``profile`` and the given overrides injected into its
+``parameters`` cell, and saved as ``book/<name>.ipynb``; chapters share runs
+through the trace cache. Then ``book/generated/scorecard.md`` (every chapter's
+"paper vs this build" rows) and ``book/generated/build_info.md`` (profile,
+hardware, timings) are written for the intro, and ``jupyter-book build -W``
+compiles ``_build/html``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import report
+from .profiles import PROFILES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def chapters(root: Path = ROOT) -> list[str]:
+    """Chapter names in the order of ``_toc.yml``."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    names = [Path(f).name for f in files if Path(f).parent.name == "book"]
+    return [n for n in names if (root / "notebooks" / f"{n}.md").is_file()]
+
+
+def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progress: bool = False) -> float:
+    """Execute ``notebooks/<name>.md`` into ``book/<name>.ipynb``; the seconds it took."""
+    import jupytext
+    import papermill
+
+    nb = jupytext.read(root / "notebooks" / f"{name}.md")
+    t0 = time.perf_counter()
+    papermill.execute_notebook(nb, str(root / "book" / f"{name}.ipynb"), parameters=dict(profile=profile, **overrides),
+                               kernel_name="python3", cwd=str(root), progress_bar=progress)
+    return time.perf_counter() - t0
+
+
+def _hardware() -> str:
+    import torch
+
+    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} GPU, {cpu}"
+    return f"{cpu}, no GPU"
+
+
+def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path = ROOT) -> None:
+    out = root / "book" / "generated"
+    out.mkdir(parents=True, exist_ok=True)
+    card = report.collect(out / "scorecard", names)
+    (out / "scorecard.md").write_text(card.to_markdown(index=False) + "\n" if len(card) else "No chapter has run yet.\n")
+    rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
+    (out / "build_info.md").write_text(
+        f"Built with the **{profile}** profile on {_hardware()}, Python {platform.python_version()}, "
+        f"on {time.strftime('%Y-%m-%d')}.\n\n| chapter | seconds to execute |\n|---|---|\n{rows}\n")
+
+
+def build(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
+          html: bool = True, root: Path = ROOT) -> None:
+    if profile not in PROFILES:
+        raise SystemExit(f"profile {profile!r} does not exist; allowed: {', '.join(PROFILES)}")
+    names = chapters(root)
+    unknown = set(only or []) - set(names)
+    if unknown:
+        raise SystemExit(f"unknown chapters {sorted(unknown)}; chapters: {', '.join(names)}")
+    os.environ.setdefault("REGUTILS_SCORECARD_DIR", str(root / "book" / "generated" / "scorecard"))
+    os.environ.setdefault("REGUTILS_PROGRESS", "0")
+    seconds_file = root / "book" / "generated" / "seconds.json"
+    seconds = json.loads(seconds_file.read_text()) if only and seconds_file.is_file() else {}
+    for name in [n for n in names if not only or n in only]:
+        print(f"executing {name} ({profile})", flush=True)
+        seconds[name] = execute(name, profile, overrides or {}, root)
+        print(f"  {seconds[name]:.1f} s", flush=True)
+    seconds = {n: seconds[n] for n in names if n in seconds}
+    seconds_file.parent.mkdir(parents=True, exist_ok=True)
+    seconds_file.write_text(json.dumps(seconds))
+    write_intro_tables(names, profile, seconds, root)
+    if html:
+        cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(root)]
+        subprocess.run(cmd, check=True)
+        print(f"book: {root / '_build' / 'html' / 'index.html'}")

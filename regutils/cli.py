@@ -1,0 +1,162 @@
+"""Command line: train runs into the cache, export per-sample measures, build the book.
+
+    python -m regutils train --dataset digits --arch small_cnn --runs 10 --epochs 40
+    python -m regutils train --dataset npz --data ../shared/data/cifar10-subset.npz --arch lenet
+    python -m regutils measures --dataset digits --arch small_cnn --runs 10 --epochs 40 -o digits.csv
+    python -m regutils measures --trace ~/.cache/regutils/<key>.npz -o run.csv --per-run
+    python -m regutils book --profile default
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import density, measures, models
+from .data import DATASETS, DataConfig
+from .trace import Cache, TraceError, load
+from .train import OPTIMIZERS, SCHEDULES, RunConfig, get_runs, run_key, seeds_of
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="digits", choices=DATASETS, help="data set (default: digits, embedded)")
+    g.add_argument("--data", metavar="PATH", help="npz file for --dataset npz; torchvision root for cifar10/100")
+    g.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
+    g.add_argument("--augment", choices=("on", "off"), help="crop+flip augmentation (default: on for CIFAR, off for digits)")
+    g.add_argument("--label-noise", type=float, default=0.0, help="fraction of training labels replaced (0..1)")
+    g.add_argument("--random-inputs", action="store_true", help="replace training images by Gaussian noise")
+    g.add_argument("--train-size", type=int, help="stratified training subset size")
+    g.add_argument("--test-size", type=int, help="stratified test subset size")
+    g.add_argument("--data-seed", type=int, default=0, help="seed of label noise and subsets")
+    g = p.add_argument_group("training")
+    g.add_argument("--arch", default="small_cnn", choices=models.names(), help="architecture")
+    g.add_argument("--epochs", type=int, default=30, help="passes over the training set")
+    g.add_argument("--runs", type=int, default=1, help="runs with seeds seed, seed+1, ...")
+    g.add_argument("--seed", type=int, default=0, help="seed of the first run")
+    g.add_argument("--batch-size", type=int, default=128, help="training samples per step")
+    g.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="optimizer")
+    g.add_argument("--lr", type=float, help="initial learning rate (default: 0.1 sgd, 0.01 adagrad, 0.002 adamax, 0.001 adam)")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    g.add_argument("--weight-decay", type=float, default=5e-4, help="L2 coefficient")
+    g.add_argument("--schedule", default="multistep", choices=SCHEDULES,
+                   help="multistep: /10 at 40.5%% and 61%% of training (epochs 81, 122 of 200); cosine; constant")
+    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--cache", metavar="DIR", help="trace cache (default: $REGUTILS_CACHE or ~/.cache/regutils)")
+
+
+def _config(a: argparse.Namespace) -> RunConfig:
+    augment = None if a.augment is None else a.augment == "on"
+    data = DataConfig(a.dataset, path=a.data, download=a.download, augment=augment, label_noise=a.label_noise,
+                      random_inputs=a.random_inputs, train_size=a.train_size, test_size=a.test_size,
+                      data_seed=a.data_seed)
+    return RunConfig(data, arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr,
+                     momentum=a.momentum, nesterov=a.nesterov, weight_decay=a.weight_decay, schedule=a.schedule,
+                     seed=a.seed).validate()
+
+
+def measures_table(trace, per_run: bool = False, never_learned: str = "zero") -> pd.DataFrame:
+    """One row per sample and split (and run, with ``per_run``): the measures of the paper."""
+    frames = []
+    for split in ("train", "test"):
+        correct = getattr(trace, f"{split}_correct")
+        prob = getattr(trace, f"{split}_prob")
+        if correct.ndim == 2:
+            correct, prob = correct[None], prob[None]
+        name = "cbtl" if split == "train" else "cbgl"
+        counts = measures.cbtl(correct).astype(float)  # (R, N)
+        events = measures.forgetting_events(correct, never_learned=never_learned).astype(float)
+        first = measures.first_learned_epoch(correct).astype(float)
+        learn = measures.learnability(prob)
+        base = {"split": split, "position": np.arange(correct.shape[-1]),
+                "dataset_index": getattr(trace, f"index_{split}"), "label": getattr(trace, f"y_{split}")}
+        if per_run:
+            for r in range(correct.shape[0]):
+                frames.append(pd.DataFrame({**base, "run": r, name: counts[r], "events": events[r],
+                                            "first_learned": first[r], "learnability": learn[r],
+                                            "density": density.density(counts[r], events[r])}))
+        else:
+            c, e = counts.mean(0), events.mean(0)
+            frames.append(pd.DataFrame({**base, "runs": correct.shape[0], name: c, "events": e,
+                                        "first_learned": first.mean(0), "learnability": learn.mean(0),
+                                        "density": density.density(c, e)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def cmd_train(a) -> int:
+    config = _config(a)
+    cache = Cache(a.cache)
+    trace = get_runs(config, a.runs, cache=cache, device=a.device)
+    keys = [run_key(c) for c in seeds_of(config, a.runs)]
+    for k in keys:
+        print(cache.trace_path(k))
+    acc = trace.history["test_acc"][..., -1]
+    print(f"{a.runs} run(s) in {cache.root}; final test accuracy {np.mean(acc):.4f} (min {np.min(acc):.4f})",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_measures(a) -> int:
+    if a.trace:
+        traces = [load(p) for p in a.trace]
+        from .trace import stack
+
+        trace = stack(traces) if len(traces) > 1 else traces[0]
+    else:
+        trace = get_runs(_config(a), a.runs, cache=Cache(a.cache), device=a.device)
+    table = measures_table(trace, per_run=a.per_run, never_learned=a.never_learned)
+    if a.output in (None, "-"):
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(a.output, index=False)
+        print(f"{len(table)} rows -> {a.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_book(a) -> int:
+    from .book import build
+
+    overrides = {}
+    for item in a.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"-p {item!r}: expected NAME=VALUE")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    build(a.profile, only=a.only, overrides=overrides, html=not a.no_html)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m regutils", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train runs into the cache and print their trace files")
+    _run_arguments(p)
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("measures", help="write per-sample measures as CSV")
+    _run_arguments(p)
+    p.add_argument("--trace", nargs="+", metavar="FILE", help="trace file(s) to read instead of the run flags")
+    p.add_argument("--per-run", action="store_true", help="one row per run instead of averages over runs")
+    p.add_argument("--never-learned", default="zero", choices=measures.NEVER_LEARNED_CONVENTIONS,
+                   help="events of never-learned samples: zero (the paper's definition) or max (T epochs)")
+    p.add_argument("-o", "--output", help="CSV file (default: standard output)")
+    p.set_defaults(func=cmd_measures)
+    p = sub.add_parser("book", help="execute the chapters and build the HTML book")
+    p.add_argument("--profile", default="default", help="smoke, default, cifar10-subset or paper")
+    p.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="override a parameter (JSON value)")
+    p.add_argument("--no-html", action="store_true", help="execute only, do not run jupyter-book")
+    p.set_defaults(func=cmd_book)
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except (ValueError, TraceError) as err:
+        parser.exit(2, f"error: {err}\n")

@@ -1,0 +1,260 @@
+"""Data sets as tensors in memory, every sample with a stable index.
+
+    from regutils.data import DataConfig, load
+    data = load(DataConfig("digits"), image_size=8)
+    data.x_train.shape, data.index_train[:5], data.fingerprint
+
+Sources (``DataConfig.dataset``):
+
+========  ==================================================================
+digits    scikit-learn's ``load_digits`` (1,797 8x8 grey images, embedded).
+          Fixed stratified split: ``train_test_split(test_size=0.25,
+          stratify=y, random_state=0)`` -> 1,347 train / 450 test; the index
+          of a sample is its row in ``load_digits()``.
+cifar10   torchvision's CIFAR-10 (``path`` = root, ``download``), canonical
+          indices 0..49,999 / 0..9,999.
+cifar100  the same for CIFAR-100.
+npz       any ``.npz`` (``path``) holding ``x_train, y_train, x_test,
+          y_test`` and optionally ``index_train, index_test, classes``.
+          Images are (N, H, W) or (N, H, W, C) with C in {1, 3}, uint8
+          (0..255) or float (0..1); labels are integers 0..K-1.
+========  ==================================================================
+
+Images are scaled to [0, 1], resized (bilinear) to the side the architecture
+needs, and normalized per channel (the CIFAR constants for CIFAR, the
+training-set statistics otherwise). Options for the teaching chapters:
+``label_noise`` (that fraction of training labels replaced by a different
+random class, drawn with ``data_seed``), ``random_inputs`` (training images
+replaced by Gaussian noise), ``train_size`` / ``test_size`` (stratified
+subsets, drawn with ``data_seed``). The training augmentation of the paper
+(4-pixel zero-padded random crop and horizontal flip) is applied batch-wise
+on the device by :func:`augment`; ``augment=None`` means on for CIFAR, off
+for digits.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DATASETS = ("digits", "cifar10", "cifar100", "npz")
+CIFAR_STATS = {  # per-channel mean and std of the training images
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+DIGITS_TEST_FRACTION = 0.25
+
+
+class DataError(ValueError):
+    """Bad data or data options, raised before any training."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    path: str | None = None  # npz file, or torchvision root for CIFAR
+    download: bool = False
+    augment: bool | None = None  # None: on for CIFAR-style colour data, off for digits
+    label_noise: float = 0.0  # fraction of training labels replaced
+    random_inputs: bool = False  # training images replaced by Gaussian noise
+    train_size: int | None = None  # stratified subset sizes; None keeps all
+    test_size: int | None = None
+    data_seed: int = 0  # draws noise and subsets
+
+    def validate(self) -> "DataConfig":
+        if self.dataset not in DATASETS:
+            raise DataError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
+        if self.dataset == "npz" and not self.path:
+            raise DataError("dataset='npz' needs path= the .npz file")
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise DataError(f"label_noise={self.label_noise} must lie in [0, 1]")
+        for name in ("train_size", "test_size"):
+            size = getattr(self, name)
+            if size is not None and size <= 0:
+                raise DataError(f"{name}={size} must be a positive integer or None")
+        return self
+
+    def key(self) -> dict:
+        """The fields that define the data (the path is where it lives, not what it is)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("path", "download")}
+
+
+@dataclass
+class Data:
+    name: str
+    x_train: torch.Tensor  # float32 (N, C, H, W), normalized
+    y_train: torch.Tensor  # int64 (N,), the labels trained on (noisy where label_noise > 0)
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    index_train: np.ndarray  # int64 (N,), index in the source data set
+    index_test: np.ndarray
+    classes: list[str]
+    augment: bool
+    noisy_train: np.ndarray  # bool (N,), label replaced by noise
+    images_train: np.ndarray  # uint8 (N, H, W[, C]) as loaded, for figures
+    images_test: np.ndarray
+    fingerprint: str  # sha256 of everything above that training sees
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return self.x_train.shape[1]
+
+
+# --- sources: each returns (x_train, y_train, x_test, y_test, index_train, index_test, classes)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    images = np.round(d.images * (255 / 16)).astype(np.uint8)
+    idx = np.arange(len(d.target))
+    i_tr, i_te = train_test_split(idx, test_size=DIGITS_TEST_FRACTION, stratify=d.target, random_state=0)
+    i_tr, i_te = np.sort(i_tr), np.sort(i_te)
+    classes = [str(c) for c in d.target_names]
+    return images[i_tr], d.target[i_tr], images[i_te], d.target[i_te], i_tr, i_te, classes
+
+
+def _cifar(name: str, root: str | None, download: bool):
+    import torchvision
+
+    cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}[name]
+    root = root or str(Path.home() / ".cache" / "regutils" / "data")
+    try:
+        tr, te = cls(root, train=True, download=download), cls(root, train=False, download=download)
+    except RuntimeError as err:  # torchvision says "Dataset not found or corrupted"
+        raise DataError(f"{name} not found under {root!r}; pass download=True (--download) or path=") from err
+    return (tr.data, np.asarray(tr.targets), te.data, np.asarray(te.targets),
+            np.arange(len(tr.data)), np.arange(len(te.data)), list(tr.classes))
+
+
+def _npz(path: str):
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"npz file {path!r} does not exist")
+    with np.load(p, allow_pickle=False) as z:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
+        if missing:
+            raise DataError(f"{path}: missing arrays {sorted(missing)}; an npz needs x_train, y_train, x_test, y_test")
+        arrays = {k: z[k] for k in z.files}
+    out = []
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
+            raise DataError(f"{path}: x_{split} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C in 1, 3")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise DataError(f"{path}: x_{split} has dtype {x.dtype}; expected uint8 or float")
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{path}: y_{split} has shape {y.shape}; expected ({len(x)},)")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{path}: y_{split} has dtype {y.dtype}; expected integers")
+        if np.issubdtype(x.dtype, np.floating):
+            x = np.clip(np.round(x * 255), 0, 255)
+        index = arrays.get(f"index_{split}", np.arange(len(x)))
+        if index.shape != y.shape:
+            raise DataError(f"{path}: index_{split} has shape {index.shape}; expected {y.shape}")
+        out += [x.astype(np.uint8), y.astype(np.int64), index.astype(np.int64)]
+    x_tr, y_tr, i_tr, x_te, y_te, i_te = out
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise DataError(f"{path}: train images {x_tr.shape[1:]} and test images {x_te.shape[1:]} differ in shape")
+    k = int(max(y_tr.max(), y_te.max())) + 1
+    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(c) for c in range(k)]
+    return x_tr, y_tr, x_te, y_te, i_tr, i_te, classes
+
+
+# --- transforms
+
+
+def _to_tensor(images: np.ndarray, size: int | None) -> torch.Tensor:
+    x = torch.from_numpy(images).float().div_(255)
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    if size is not None and x.shape[-1] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.contiguous()
+
+
+def _stratified_subset(y: np.ndarray, size: int | None, rng: np.random.Generator, what: str) -> np.ndarray:
+    if size is None or size == len(y):
+        return np.arange(len(y))
+    if size > len(y):
+        raise DataError(f"{what}={size} exceeds the {len(y)} samples available")
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y,
+                               random_state=int(rng.integers(2**31)))
+    return np.sort(keep)
+
+
+def _fingerprint(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(np.ascontiguousarray(p.numpy() if isinstance(p, torch.Tensor) else p).tobytes())
+    return h.hexdigest()
+
+
+def load(config: DataConfig, image_size: int | None = None) -> Data:
+    """Load, check, subset, perturb and normalize the data set that ``config`` names."""
+    config.validate()
+    if config.dataset == "digits":
+        raw = _digits()
+    elif config.dataset == "npz":
+        raw = _npz(config.path)
+    else:
+        raw = _cifar(config.dataset, config.path, config.download)
+    x_tr, y_tr, x_te, y_te, i_tr, i_te, classes = raw
+    k = len(classes)
+    for split, y in (("y_train", y_tr), ("y_test", y_te)):
+        if y.min() < 0 or y.max() >= k:
+            raise DataError(f"{split} holds labels outside 0..{k - 1} (min {y.min()}, max {y.max()})")
+
+    rng = np.random.default_rng(config.data_seed)
+    keep_tr = _stratified_subset(y_tr, config.train_size, rng, "train_size")
+    keep_te = _stratified_subset(y_te, config.test_size, rng, "test_size")
+    x_tr, y_tr, i_tr = x_tr[keep_tr], y_tr[keep_tr].astype(np.int64), i_tr[keep_tr]
+    x_te, y_te, i_te = x_te[keep_te], y_te[keep_te].astype(np.int64), i_te[keep_te]
+
+    # label noise: a different class for each chosen sample, so the fraction is exact
+    noisy = np.zeros(len(y_tr), bool)
+    noisy[rng.permutation(len(y_tr))[: round(config.label_noise * len(y_tr))]] = True
+    y_tr = y_tr.copy()
+    y_tr[noisy] = (y_tr[noisy] + rng.integers(1, k, noisy.sum())) % k
+
+    xt, xe = _to_tensor(x_tr, image_size), _to_tensor(x_te, image_size)
+    if config.dataset in CIFAR_STATS:
+        mean, std = (torch.tensor(s).view(1, -1, 1, 1) for s in CIFAR_STATS[config.dataset])
+    else:
+        mean, std = xt.mean((0, 2, 3), keepdim=True), xt.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
+    xt, xe = (xt - mean) / std, (xe - mean) / std
+    if config.random_inputs:  # Gaussian inputs with the statistics of the normalized data
+        xt = torch.from_numpy(rng.standard_normal(xt.shape, dtype=np.float32))
+
+    augment = config.augment if config.augment is not None else config.dataset != "digits"
+    ytr, yte = torch.from_numpy(y_tr), torch.from_numpy(y_te)
+    fingerprint = _fingerprint(xt, ytr, xe, yte, i_tr, i_te, np.array([augment]))
+    return Data(config.dataset, xt, ytr, xe, yte, i_tr, i_te, classes, augment, noisy, x_tr, x_te, fingerprint)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop from a zero-padded batch and random horizontal flip, one draw per image.
+
+    ``generator`` lives on the CPU so a seed gives the same crops on any device.
+    """
+    n, _, h, w = x.shape
+    shift = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    rows = shift[0, :, None] + torch.arange(h, device=x.device)  # (n, h)
+    cols = shift[1, :, None] + torch.arange(w, device=x.device)  # (n, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]

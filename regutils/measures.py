@@ -1,0 +1,210 @@
+"""Per-sample regularity measures computed from a training trace.
+
+All measures take arrays laid out as ``(..., T, N)``: optional leading run
+axes, then T epochs, then N samples. They return ``(..., N)`` arrays, one
+value per run and sample; :func:`average_over_runs` averages the per-run
+values over the run axes, as the paper does.
+
+Usage::
+
+    from regutils import measures
+    correct = trace["correct"]                     # (R, T, N) bool
+    cbtl = measures.cbtl(correct)                  # (R, N) int
+    events = measures.forgetting_events(correct)   # (R, N) int
+    x, y = measures.average_over_runs(cbtl), measures.average_over_runs(events)
+    summary = measures.summarize(correct, prob)    # run-averaged arrays
+
+Definitions (acc^t is the eval-mode correctness at the end of epoch t, and
+acc^0 = 0):
+
+* CBTL / CBGL: sum over t of acc^t (training / test samples).
+* Forgetting / mal-generalizing events: number of epochs t with
+  acc^{t-1} = 1 and acc^t = 0.
+* Learnability (Lee et al.): mean over epochs of the true-class probability.
+* Data maps (Swayamdipta et al., 2020): mean and standard deviation over
+  epochs of the true-class probability.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+NEVER_LEARNED_CONVENTIONS = ("zero", "max")
+
+
+def _as_correct(correct, name="correct"):
+    """Return `correct` as a bool array of ndim >= 2 (bool or 0/1 input)."""
+    correct = np.asarray(correct)
+    if correct.ndim < 2:
+        raise ValueError(
+            f"{name} must have shape (..., T, N) with ndim >= 2, got shape {correct.shape}"
+        )
+    if correct.dtype == bool:
+        return correct
+    if not np.issubdtype(correct.dtype, np.integer):
+        raise ValueError(f"{name} must be bool or 0/1 integers, got dtype {correct.dtype}")
+    if ((correct != 0) & (correct != 1)).any():
+        raise ValueError(f"{name} must contain only 0 and 1")
+    return correct.astype(bool)
+
+
+def _as_prob(prob):
+    prob = np.asarray(prob)
+    if prob.ndim < 2:
+        raise ValueError(f"prob must have shape (..., T, N) with ndim >= 2, got shape {prob.shape}")
+    return prob
+
+
+def cbtl(correct):
+    """Cumulative binary training loss (CBTL): number of epochs at which each sample is correct.
+
+    Returns an int64 ``(..., N)`` array. The same sum on test samples is the
+    cumulative binary generalizing loss (CBGL).
+    """
+    return np.count_nonzero(_as_correct(correct), axis=-2)
+
+
+cbgl = cbtl
+
+
+def event_mask(correct):
+    """Bool ``(..., T, N)`` mask, True at epoch t when acc^{t-1} = 1 and acc^t = 0.
+
+    Epoch 1 is never an event because acc^0 = 0.
+    """
+    correct = _as_correct(correct)
+    mask = np.zeros(correct.shape, dtype=bool)
+    # For booleans, prev > cur is exactly prev & ~cur, in a single pass.
+    np.greater(correct[..., :-1, :], correct[..., 1:, :], out=mask[..., 1:, :])
+    return mask
+
+
+def event_epochs(correct):
+    """Event positions for whole arrays: the ``(..., T, N)`` mask of :func:`event_mask`.
+
+    Epoch t (1-based) of an event sits at index t - 1 along the epoch axis.
+    Use :func:`event_epochs_of` for the list of epochs of one sequence.
+    """
+    return event_mask(correct)
+
+
+def event_epochs_of(correct_1d):
+    """1-based epochs at which events happen, for one run and one sample.
+
+    >>> event_epochs_of([0, 1, 1, 0, 1, 0])
+    array([4, 6])
+    """
+    correct_1d = np.asarray(correct_1d)
+    if correct_1d.ndim != 1:
+        raise ValueError(f"correct_1d must be 1-D (T,), got shape {correct_1d.shape}")
+    return np.flatnonzero(event_mask(correct_1d[:, None])[:, 0]) + 1
+
+
+def forgetting_events(correct, never_learned="zero"):
+    """Number of events (acc^{t-1} = 1, acc^t = 0) per sample, int64 ``(..., N)``.
+
+    never_learned:
+        "zero" (default, the paper's formal definition): a sample never
+        classified correctly has 0 events.
+        "max" (the convention of Toneva et al.): a never-learned sample gets
+        T, the number of epochs, more than any reachable count (at most
+        ceil(T / 2)), so it ranks as the most forgotten.
+    On test samples this count is the number of mal-generalizing events.
+    """
+    if never_learned not in NEVER_LEARNED_CONVENTIONS:
+        raise ValueError(
+            f"never_learned must be one of {NEVER_LEARNED_CONVENTIONS}, got {never_learned!r}"
+        )
+    correct = _as_correct(correct)
+    events = np.count_nonzero(np.greater(correct[..., :-1, :], correct[..., 1:, :]), axis=-2)
+    if never_learned == "max":
+        never = ~correct.any(axis=-2)
+        events[never] = correct.shape[-2]
+    return events
+
+
+malgeneralizing_events = forgetting_events
+
+
+def first_learned_epoch(correct):
+    """First epoch t (1-based) with acc^t = 1, int64 ``(..., N)``.
+
+    A sample never classified correctly gets T + 1 (one past the last epoch),
+    so that it sorts after every learned sample.
+    """
+    correct = _as_correct(correct)
+    n_epochs = correct.shape[-2]
+    first = np.argmax(correct, axis=-2) + 1
+    first[~correct.any(axis=-2)] = n_epochs + 1
+    return first
+
+
+def learnability(prob):
+    """Mean over epochs of the true-class probability (Lee et al.), float64 ``(..., N)``."""
+    return np.mean(_as_prob(prob), axis=-2, dtype=np.float64)
+
+
+def learnability_rank(values):
+    """Ranks along the last axis, 1 = most learnable (highest value); ties get their average rank.
+
+    Uses ``scipy.stats.rankdata(method="average")`` on the negated values.
+    """
+    values = np.asarray(values)
+    return rankdata(-values, method="average", axis=-1)
+
+
+def toneva_forgetting(batch_correct, never_learned="zero"):
+    """Forgetting events counted on the training-mode, per-minibatch record.
+
+    `batch_correct` is ``(..., T, N)``: correctness of each sample at its
+    presentation in each epoch. Same counting and conventions as
+    :func:`forgetting_events`; pass ``never_learned="max"`` for the statistic
+    exactly as Toneva et al. rank it.
+    """
+    return forgetting_events(batch_correct, never_learned=never_learned)
+
+
+def data_maps(prob):
+    """Dataset-cartography coordinates (Swayamdipta et al., 2020).
+
+    Returns ``(confidence, variability)``: mean and population standard
+    deviation (ddof=0) over epochs of the true-class probability, each float64
+    ``(..., N)``.
+    """
+    prob = _as_prob(prob)
+    confidence = np.mean(prob, axis=-2, dtype=np.float64)
+    variability = np.std(prob, axis=-2, dtype=np.float64)
+    return confidence, variability
+
+
+def average_over_runs(per_run):
+    """Average a per-run ``(..., N)`` measure over all leading run axes -> float64 ``(N,)``."""
+    per_run = np.asarray(per_run)
+    if per_run.ndim == 0:
+        raise ValueError("per_run must have a sample axis, got a scalar")
+    return per_run.reshape(-1, per_run.shape[-1]).mean(axis=0, dtype=np.float64)
+
+
+@dataclass
+class Summary:
+    """Run-averaged per-sample measures, float64 ``(N,)`` arrays."""
+
+    cbtl: np.ndarray
+    events: np.ndarray
+    first_learned: np.ndarray
+    learnability: np.ndarray | None = None
+
+
+def summarize(correct, prob=None, never_learned="zero"):
+    """Compute the main measures per run and average them over the run axes.
+
+    Returns a :class:`Summary`; `learnability` is None when `prob` is None.
+    Never-learned samples enter the first_learned average as T + 1.
+    """
+    correct = _as_correct(correct)
+    return Summary(
+        cbtl=average_over_runs(cbtl(correct)),
+        events=average_over_runs(forgetting_events(correct, never_learned=never_learned)),
+        first_learned=average_over_runs(first_learned_epoch(correct)),
+        learnability=None if prob is None else average_over_runs(learnability(prob)),
+    )

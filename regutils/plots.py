@@ -1,0 +1,287 @@
+"""Plotting helpers for the book: one style, colour-blind-safe colours, functions that draw on an Axes.
+
+Every function takes the matplotlib Axes (or Figure) to draw on and returns what it drew; none
+creates a figure or calls show, so the module works with any backend.
+
+Colours: viridis for densities and matrices, the Okabe-Ito palette for categories
+(train/test, strategies).
+
+Usage:
+    import matplotlib.pyplot as plt
+    from regutils import plots
+    plots.use_style()
+    fig, ax = plt.subplots()
+    sc = plots.density_scatter(ax, cbtl, events, density, rays_deg=15)
+    plots.add_colorbar(ax, sc, label="density")
+    plots.histogram_1d(ax2, cbtl_train, cbgl_test)
+    plots.events_vs_measure(ax3, cbtl, events)
+    plots.correlation_heatmap(ax4, matrix, ["run 1", "run 2", "run 3"])
+"""
+
+import matplotlib as mpl
+import numpy as np
+from cycler import cycler
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442",
+             "#0072B2", "#D55E00", "#CC79A7", "#000000")
+COLORS = {"train": "#0072B2", "test": "#D55E00"}
+
+STYLE = {
+    "axes.prop_cycle": cycler(color=list(OKABE_ITO)),
+    "image.cmap": "viridis",
+    "figure.figsize": (5.0, 3.6),
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+}
+
+
+def use_style():
+    """Apply STYLE to matplotlib's global rcParams (use mpl.rc_context(STYLE) for a local scope)."""
+    mpl.rcParams.update(STYLE)
+
+
+def add_colorbar(ax, mappable, label=None):
+    """Colorbar for `mappable` next to `ax`; returns the Colorbar."""
+    colorbar = ax.figure.colorbar(mappable, ax=ax)
+    if label is not None:
+        colorbar.set_label(label)
+    return colorbar
+
+
+def _same_length(**arrays):
+    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    shapes = {name: a.shape for name, a in arrays.items()}
+    if any(a.ndim != 1 for a in arrays.values()) or len(set(shapes.values())) != 1:
+        raise ValueError(f"expected 1-D arrays of one length, got shapes {shapes}")
+    return arrays.values()
+
+
+def density_scatter(ax, x, y, density, *, rays_deg=None, center=None, cmap="viridis",
+                    log=True, label=None, s=4):
+    """Scatter of (x, y) coloured by density, dense points drawn last (on top).
+
+    rays_deg: draw rays from `center` (default (0, 0)) at every multiple of this angle in
+    [0, 360), angles measured in data coordinates; the axis limits stay those of the points.
+    log: logarithmic colour scale (densities must then be positive). Returns the PathCollection.
+    """
+    x, y, density = _same_length(x=x, y=y, density=density)
+    if log and np.any(density <= 0):
+        raise ValueError("log=True needs positive densities; pass log=False for zeros")
+    order = np.argsort(density, kind="stable")
+    norm = LogNorm(vmin=density.min(), vmax=density.max()) if log else None
+    points = ax.scatter(x[order], y[order], c=density[order], cmap=cmap, norm=norm, s=s,
+                        linewidths=0, label=label)
+    if rays_deg is not None:
+        if not 0 < rays_deg <= 360:
+            raise ValueError(f"rays_deg must be in (0, 360], got {rays_deg}")
+        cx, cy = (0.0, 0.0) if center is None else center
+        ax.autoscale_view()
+        xlim, ylim = ax.get_xlim(), ax.get_ylim()
+        # reach the farthest corner of the visible box
+        length = max(np.hypot(cx - corner_x, cy - corner_y) for corner_x in xlim for corner_y in ylim)
+        for angle in np.deg2rad(np.arange(0.0, 360.0, rays_deg)):
+            ax.plot([cx, cx + length * np.cos(angle)], [cy, cy + length * np.sin(angle)],
+                    color="0.5", linewidth=0.6, linestyle="--", zorder=0)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+    return points
+
+
+def _integer_valued(values):
+    return np.issubdtype(values.dtype, np.integer) or np.all(values == np.round(values))
+
+
+def histogram_1d(ax, values_a, values_b=None, labels=("train", "test"), bins=None):
+    """Normalized histograms (area 1) of one or two samples overlaid on shared bins.
+
+    bins=None: unit bins centred on the integers for integer-valued data, else numpy's "auto"
+    edges. Returns the list of BarContainers, one per sample.
+    """
+    samples = [np.asarray(values_a).ravel()]
+    if values_b is not None:
+        samples.append(np.asarray(values_b).ravel())
+    if any(v.size == 0 for v in samples):
+        raise ValueError("histogram_1d needs non-empty samples")
+    pooled = np.concatenate(samples)
+    if bins is None:
+        if _integer_valued(pooled):
+            bins = np.arange(pooled.min() - 0.5, pooled.max() + 1.5)
+        else:
+            bins = np.histogram_bin_edges(pooled, bins="auto")
+    colors = [COLORS["train"], COLORS["test"]]
+    alpha = 1.0 if len(samples) == 1 else 0.5
+    containers = []
+    for values, label, color in zip(samples, labels, colors):
+        _, _, bars = ax.hist(values, bins=bins, density=True, alpha=alpha, color=color,
+                             label=label)
+        containers.append(bars)
+    return containers
+
+
+def mean_and_range_by_value(measure, events):
+    """Group `events` by the distinct values of `measure`.
+
+    Returns (values, mean, low, high): the sorted distinct values of measure and, for each, the
+    mean, minimum and maximum of events over the samples with that value.
+    """
+    measure, events = _same_length(measure=measure, events=events)
+    values, group = np.unique(measure, return_inverse=True)
+    events = events.astype(np.float64)
+    mean = np.bincount(group, weights=events) / np.bincount(group)
+    low = np.full(values.size, np.inf)
+    high = np.full(values.size, -np.inf)
+    np.minimum.at(low, group, events)
+    np.maximum.at(high, group, events)
+    return values, mean, low, high
+
+
+def curve_with_band(ax, x, mean, low, high, label=None, color=None):
+    """Line of `mean` over a shaded band between `low` and `high`; returns (line, band)."""
+    (line,) = ax.plot(x, mean, label=label, color=color)
+    band = ax.fill_between(x, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+    return line, band
+
+
+def events_vs_measure(ax, measure, events, label=None, color=None):
+    """Mean number of events for each value of a measure (e.g. CBTL), with its min-max band.
+
+    Returns (line, band) from `curve_with_band`.
+    """
+    values, mean, low, high = mean_and_range_by_value(measure, events)
+    return curve_with_band(ax, values, mean, low, high, label=label, color=color)
+
+
+def _as_unit_images(images):
+    """(K, H, W) or (K, H, W, C) images, uint8 or floats in [0, 1] -> float images, gray squeezed."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (3, 4)):
+        raise ValueError(f"images must have shape (K, H, W) or (K, H, W, C) with C in 1, 3, 4, "
+                         f"got {images.shape}")
+    if images.dtype == np.uint8:
+        return images / 255.0
+    images = images.astype(np.float64)
+    if images.size and (images.min() < 0 or images.max() > 1):
+        raise ValueError("float images must lie in [0, 1] (undo the normalization first)")
+    return images
+
+
+def _gray_kwargs(image):
+    return {"cmap": "gray", "norm": Normalize(0.0, 1.0)} if image.ndim == 2 else {}
+
+
+def _montage(images, ncols, pad, gap):
+    """Tile (K, H, W[, C]) images into one image on a white background.
+
+    Columns are `pad` pixels apart, rows `gap` pixels apart, and a `gap - pad` margin is left
+    above the first row (room for titles): shape (gap - pad + rows*(H+gap) - gap, ncols*(W+pad) - pad).
+    """
+    k, h, w = images.shape[:3]
+    nrows = -(-k // ncols)
+    channels = images.shape[3:]
+    tiles = np.ones((nrows * ncols, gap + h, w + pad) + channels)
+    tiles[:k, gap:, :w] = images  # each tile: its gap above the image, its pad to the right
+    tiles = tiles.reshape((nrows, ncols, gap + h, w + pad) + channels)
+    canvas = tiles.swapaxes(1, 2).reshape((nrows * (gap + h), ncols * (w + pad)) + channels)
+    return canvas[pad:, :canvas.shape[1] - pad]
+
+
+def image_grid(ax_or_fig, images, titles=None, ncols=8, pad=2):
+    """Images (K, H, W[, C]), uint8 or floats in [0, 1], in a grid with ncols columns.
+
+    On a Figure: one subplot per image (titles as subplot titles); returns the list of K
+    AxesImages. On an Axes: one tiled image with `pad` white pixels between tiles, and a band of
+    a third of the image height above each row when titles are given (titles written there);
+    returns a one-element list with that AxesImage.
+    """
+    images = _as_unit_images(images)
+    k = images.shape[0]
+    if int(ncols) < 1 or int(pad) < 0:
+        raise ValueError(f"ncols must be positive and pad non-negative, got ncols={ncols}, pad={pad}")
+    ncols, pad = min(int(ncols), k), int(pad)
+    if titles is not None and len(titles) != k:
+        raise ValueError(f"titles has {len(titles)} entries for {k} images")
+    if isinstance(ax_or_fig, Figure):
+        axes = ax_or_fig.subplots(-(-k // ncols), ncols, squeeze=False).ravel()
+        drawn = []
+        for i, ax in enumerate(axes):
+            ax.set_axis_off()
+            if i < k:
+                drawn.append(ax.imshow(images[i], **_gray_kwargs(images[i])))
+                if titles is not None:
+                    ax.set_title(titles[i])
+        return drawn
+    ax = ax_or_fig
+    h, w = images.shape[1:3]
+    gap = pad if titles is None else pad + -(-h // 3)
+    canvas = _montage(images, ncols, pad, gap)
+    drawn = ax.imshow(canvas, **_gray_kwargs(canvas))
+    ax.set_axis_off()
+    for i, title in enumerate(() if titles is None else titles):
+        row, col = divmod(i, ncols)
+        # just above the image, inside its row's band
+        ax.text(col * (w + pad) + w / 2, (gap - pad) + row * (gap + h) - 1, title,
+                ha="center", va="bottom", fontsize="small")
+    return [drawn]
+
+
+def images_at_positions(ax, x, y, images, picks, zoom=1.0, frame=True):
+    """Thumbnails images[p] drawn at (x[p], y[p]) for each index p in picks.
+
+    Returns the list of AnnotationBbox artists; the axis limits grow to include the picks.
+    """
+    x, y = _same_length(x=x, y=y)
+    images = _as_unit_images(images)
+    picks = np.asarray(picks, dtype=np.int64).ravel()
+    if images.shape[0] != x.size:
+        raise ValueError(f"images has {images.shape[0]} entries for {x.size} positions")
+    if picks.size and not (0 <= picks.min() and picks.max() < x.size):
+        raise ValueError(f"picks must index the {x.size} samples")
+    boxes = []
+    for p in picks:  # a handful of thumbnails: one artist each
+        thumbnail = OffsetImage(images[p], zoom=zoom, **_gray_kwargs(images[p]))
+        box = AnnotationBbox(thumbnail, (x[p], y[p]), frameon=frame, pad=0.1)
+        ax.add_artist(box)
+        boxes.append(box)
+    if picks.size:
+        ax.update_datalim(np.column_stack([x[picks], y[picks]]))
+        ax.autoscale_view()
+    return boxes
+
+
+def correlation_heatmap(ax, matrix, labels, annotate=True, vmin=None, vmax=1, cmap="viridis",
+                        fmt=".2f"):
+    """Heatmap of a (K, K) correlation matrix with labelled rows and columns.
+
+    annotate writes each value (format `fmt`) in its cell, in white on dark cells and black on
+    light ones. Returns the AxesImage.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be square, got shape {matrix.shape}")
+    if len(labels) != matrix.shape[0]:
+        raise ValueError(f"labels has {len(labels)} entries for a {matrix.shape[0]}x{matrix.shape[0]} matrix")
+    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
+    ticks = np.arange(matrix.shape[0])
+    ax.set_xticks(ticks, labels=labels, rotation=45, ha="right")
+    ax.set_yticks(ticks, labels=labels)
+    if annotate:
+        rgba = image.cmap(image.norm(matrix))
+        luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+        for (row, col), value in np.ndenumerate(matrix):  # K^2 labels, K small
+            ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize="small",
+                    color="white" if luminance[row, col] < 0.5 else "black")
+    return image

@@ -1,0 +1,128 @@
+"""Profiles: the sizes at which the book is built, and the settings every chapter reads.
+
+    from regutils.profiles import settings
+    s = settings("default", arch="lenet", runs=3)     # a profile, any field overridden
+    s.run_config()                                    # the RunConfig of the main runs
+    s.run_config(arch="mlp", optimizer="adamax")      # a variant for a robustness plot
+
+=================  ==========================================================
+smoke              seconds per chapter: what CI executes
+default            scikit-learn digits (embedded), CPU; the whole book in
+                   minutes on two cores
+cifar10-subset     real CIFAR-10 images from an npz file (``data_path``), CPU
+paper              CIFAR-10 from torchvision, ResNet-110, 200 epochs, 10 runs,
+                   the paper's schedule; meant for a GPU
+=================  ==========================================================
+
+Every field of :class:`Settings` is a notebook parameter: ``None`` in a
+notebook's parameters cell means "the profile's value".
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields, replace
+
+from . import models
+from .data import DATASETS, DataConfig
+from .train import OPTIMIZERS, SCHEDULES, RunConfig
+
+DEFAULT_CIFAR_SUBSET = "../shared/data/cifar10-subset.npz"
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str
+    dataset: str = "digits"
+    data_path: str | None = None
+    download: bool = False
+    arch: str = "small_cnn"
+    epochs: int = 30
+    runs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float | None = None
+    weight_decay: float = 5e-4
+    schedule: str = "multistep"
+    device: str = "auto"
+    archs: tuple[str, ...] = ("small_cnn", "mlp", "lenet", "nin")  # robustness across architectures
+    optimizers: tuple[str, ...] = ("sgd", "adagrad", "adamax")  # robustness across optimizers
+    robustness_runs: int = 3  # runs per architecture / optimizer
+    sync_runs: int = 10  # runs for long-term synchronization
+    prune_fractions: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
+    prune_radii: tuple[float, ...] = (0.5, 1.0, 2.0)
+    subset_n: tuple[int, ...] = (2, 5, 10, 20)  # samples per angular bin (testing acceleration)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
+        known = models.names()
+        for a in (self.arch, *self.archs):
+            if a not in known:
+                raise ValueError(f"arch={a!r} is unknown; allowed: {', '.join(known)}")
+        for o in (self.optimizer, *self.optimizers):
+            if o not in OPTIMIZERS:
+                raise ValueError(f"optimizer={o!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r} is unknown; allowed: {', '.join(SCHEDULES)}")
+        for name in ("epochs", "runs", "batch_size", "robustness_runs", "sync_runs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if any(not 0 <= f < 1 for f in self.prune_fractions):
+            raise ValueError(f"prune_fractions={self.prune_fractions} must lie in [0, 1)")
+        if any(not r > 0 for r in self.prune_radii):
+            raise ValueError(f"prune_radii={self.prune_radii} must be positive")
+        if any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in self.subset_n):
+            raise ValueError(f"subset_n={self.subset_n} must be positive integers")
+        if self.dataset == "npz" and not self.data_path:
+            raise ValueError("dataset='npz' needs data_path= the .npz file")
+
+    def data_config(self, **changes) -> DataConfig:
+        return DataConfig(self.dataset, path=self.data_path, download=self.download, **changes)
+
+    def run_config(self, **changes) -> RunConfig:
+        """The RunConfig of the profile's main runs, with ``changes`` (RunConfig fields) applied."""
+        config = RunConfig(self.data_config(), arch=self.arch, epochs=self.epochs, batch_size=self.batch_size,
+                           optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+                           schedule=self.schedule, seed=self.seed)
+        return replace(config, **changes).validate()
+
+    def describe(self) -> str:
+        data = self.dataset if self.dataset != "npz" else os.path.basename(self.data_path or "")
+        return f"{data}, {self.arch}, {self.optimizer}, {self.epochs} epochs, {self.runs} runs ({self.profile} profile)"
+
+
+PROFILES: dict[str, dict] = {
+    "smoke": dict(arch="mlp", epochs=6, runs=2, archs=("mlp", "small_cnn"), optimizers=("sgd", "adamax"),
+                  robustness_runs=2, sync_runs=3, prune_fractions=(0.0, 0.5), prune_radii=(1.0,),
+                  subset_n=(2, 5)),
+    "default": dict(),
+    "cifar10-subset": dict(dataset="npz", data_path=DEFAULT_CIFAR_SUBSET, arch="lenet", epochs=30, runs=5,
+                           archs=("lenet", "nin", "resnet20"), robustness_runs=2, sync_runs=5,
+                           prune_fractions=(0.0, 0.3, 0.6), prune_radii=(1.0,), subset_n=(5, 10, 20, 30)),
+    "paper": dict(dataset="cifar10", download=True, arch="resnet110", epochs=200, runs=10,
+                  archs=("resnet20", "resnet32", "resnet110", "densenet_bc_100_12"), robustness_runs=10,
+                  sync_runs=20, prune_fractions=(0.0, 0.2, 0.4, 0.6, 0.8), prune_radii=(0.5, 1.0, 2.0),
+                  subset_n=(5, 10, 20, 30, 50)),
+}
+
+
+def settings(profile: str = "default", **overrides) -> Settings:
+    """The profile's settings with every override that is not None applied."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")
+    names = {f.name for f in fields(Settings)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown parameters {sorted(unknown)}; allowed: {', '.join(sorted(names - {'profile'}))}")
+    values = dict(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
+    for k, v in values.items():
+        if isinstance(v, list):  # papermill passes tuples as lists
+            values[k] = tuple(v)
+    return Settings(profile=profile, **values)
+
+
+def as_dict(s: Settings) -> dict:
+    return dataclasses.asdict(s)

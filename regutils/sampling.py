@@ -1,0 +1,207 @@
+"""Sample selection: training-set pruning and difficulty-balanced test subsets.
+
+Pruning removes a fraction of the training set ranked by a regularity score::
+
+    from regutils import sampling
+    kept = sampling.prune(0.3, "density", density=d, labels=labels, seed=0)
+
+Difficulty-balanced test subsets (paper section 4.2) split the (CBGL,
+mal-generalizing events) plane into angular sectors around the centre of the
+CBGL range and draw the same number of samples from each::
+
+    bins = sampling.angular_bins(cbgl_mean, mg_events_mean)       # 18 degree sectors
+    subset = sampling.balanced_subset(bins, n=30, seed=0)         # 11 n + |left axis|
+    sampling.export_subset(subset, test_indices, "subsets/cifar10_333")
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PRUNING_STRATEGIES = ("density", "cbtl", "forgetting", "random")
+
+# Bin labels of angular_bins: the two half-axes of zero events, then sectors.
+LEFT_AXIS = 0
+RIGHT_AXIS = 1
+FIRST_SECTOR = 2
+
+
+def removed_count(fraction, n):
+    """Samples removed from a group of n: floor(fraction * n + 0.5), i.e. round half up."""
+    return int(math.floor(fraction * n + 0.5))
+
+
+def _as_score(values, name):
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (N,), got shape {values.shape}")
+    return values
+
+
+def prune(fraction, strategy, *, density=None, cbtl=None, events=None, labels=None, seed=0):
+    """Indices of the training samples kept after removing `fraction` of them.
+
+    fraction: share REMOVED, in [0, 1]. Exactly removed_count(fraction, N)
+        samples are removed; with `labels`, removed_count(fraction, n_c) from
+        each class c of size n_c (round half up per class), so the total is
+        the sum of the per-class counts.
+    strategy: "density" removes the densest first; "cbtl" the highest CBTL
+        first (Jiang et al.); "forgetting" the least forgotten (fewest events)
+        first (Toneva et al.); "random" a seeded random choice. The matching
+        score (density, cbtl or events) must be given; "random" takes N from
+        whichever array is given.
+    Ties in the score are broken by a random permutation drawn from
+    ``numpy.random.default_rng(seed)``, so the result is deterministic under
+    the seed. Returns sorted int64 indices.
+    """
+    if strategy not in PRUNING_STRATEGIES:
+        raise ValueError(f"strategy must be one of {PRUNING_STRATEGIES}, got {strategy!r}")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    scores = {"density": density, "cbtl": cbtl, "forgetting": events}
+    given = [a for a in (density, cbtl, events, labels) if a is not None]
+    if strategy != "random" and scores[strategy] is None:
+        name = "events" if strategy == "forgetting" else strategy
+        raise ValueError(f"strategy {strategy!r} needs the {name} score")
+    if not given:
+        raise ValueError("strategy 'random' needs labels or a score array to know N")
+    n = len(given[0])
+    for a in given:
+        if _as_score(a, "scores and labels").shape != (n,):
+            raise ValueError("density, cbtl, events and labels must all have the same length")
+
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    if strategy == "random":
+        order = perm
+    else:
+        score = np.asarray(scores[strategy], dtype=np.float64)[perm]
+        # Stable sort over a shuffled order: equal scores keep the random order.
+        key = score if strategy == "forgetting" else -score
+        order = perm[np.argsort(key, kind="stable")]
+
+    if labels is None:
+        removed = order[: removed_count(fraction, n)]
+    else:
+        order_labels = np.asarray(labels)[order]
+        removed = np.concatenate(
+            [
+                order[order_labels == c][: removed_count(fraction, np.count_nonzero(order_labels == c))]
+                for c in np.unique(order_labels)
+            ]
+        )
+    keep = np.ones(n, dtype=bool)
+    keep[removed] = False
+    return np.flatnonzero(keep).astype(np.int64)
+
+
+def _range_or_one(values):
+    """Range of an axis, or 1 when it is 0 (a flat axis needs no scaling)."""
+    span = float(values.max() - values.min()) if values.size else 0.0
+    return span if span > 0 else 1.0
+
+
+def angular_bins(x, y, step_deg=18.0, scale="range"):
+    """Bin labels for difficulty-balanced subsets, int64 (N,).
+
+    x: CBGL (or CBTL) per sample; y: events per sample, y >= 0.
+    The centre is (midpoint of the x range, 0). Labels:
+        0 (LEFT_AXIS)  y == 0 and x < centre,
+        1 (RIGHT_AXIS) y == 0 and x >= centre,
+        2 + k          y > 0 with angle in [k step, (k + 1) step), k = 0 .. 180/step - 1,
+    where the angle, in (0, 180] degrees, is measured from the positive x
+    direction around the centre; an angle of exactly 180 joins the last sector.
+    scale: "range" (default) divides x and y by their own ranges first, so
+        the plane is a unit box and angles do not depend on the units (a flat
+        axis, range 0, is left unscaled); None uses raw units; a tuple
+        (sx, sy) gives the divisors.
+    180 / step_deg must be an integer. At 18 degrees there are 10 sectors and
+    the labels run 0..11.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of equal length, got shapes {x.shape} and {y.shape}")
+    n_sectors = _sector_count(step_deg)
+    if (y < 0).any():
+        raise ValueError("y (events) must be >= 0")
+    if scale is None:
+        sx = sy = 1.0
+    elif isinstance(scale, str):
+        if scale != "range":
+            raise ValueError(f"scale must be 'range', None or a tuple (sx, sy), got {scale!r}")
+        sx, sy = _range_or_one(x), _range_or_one(y)
+    else:
+        try:
+            sx, sy = (float(s) for s in scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"scale must be 'range', None or a tuple (sx, sy), got {scale!r}") from None
+        if not (sx > 0 and sy > 0):
+            raise ValueError(f"scale divisors must be > 0, got {scale!r}")
+
+    centre = (x.max() + x.min()) / 2 if x.size else 0.0
+    angle = np.degrees(np.arctan2(y / sy, (x - centre) / sx))
+    sector = np.minimum(np.floor(angle / step_deg), n_sectors - 1).astype(np.int64)
+    bins = FIRST_SECTOR + sector
+    on_axis = y == 0
+    bins[on_axis] = np.where(x[on_axis] < centre, LEFT_AXIS, RIGHT_AXIS)
+    return bins
+
+
+def _sector_count(step_deg):
+    count = 180.0 / step_deg if step_deg > 0 else math.nan
+    if not (math.isfinite(count) and count >= 1 and count == round(count)):
+        raise ValueError(f"step_deg must divide 180 into a whole number of sectors, got {step_deg!r}")
+    return int(round(count))
+
+
+def bin_names(step_deg=18.0):
+    """Names of the labels of :func:`angular_bins`, indexed by label."""
+    n_sectors = _sector_count(step_deg)
+    sectors = [f"{k * step_deg:g}-{(k + 1) * step_deg:g} deg" for k in range(n_sectors)]
+    return ["left axis", "right axis"] + sectors
+
+
+def balanced_subset(bins, n, seed=0, take_all=(LEFT_AXIS,)):
+    """Sorted int64 indices: n drawn without replacement from each bin, all of the `take_all` bins.
+
+    A bin with fewer than n samples contributes all of them. Bins are visited
+    in increasing label order with one ``numpy.random.default_rng(seed)``, so
+    the subset is deterministic under the seed.
+    """
+    bins = np.asarray(bins)
+    if bins.ndim != 1:
+        raise ValueError(f"bins must be 1-D (N,), got shape {bins.shape}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n!r}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(bins):
+        members = np.flatnonzero(bins == label)
+        if label in take_all or members.size <= n:
+            chosen.append(members)
+        else:
+            chosen.append(rng.choice(members, size=n, replace=False))
+    if not chosen:
+        return np.empty(0, dtype=np.int64)
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def export_subset(indices, dataset_index, path_stem):
+    """Write a subset as ``<stem>.npy`` and ``<stem>.csv``.
+
+    indices: positions into the analysed arrays; dataset_index: (N,) map from
+    position to the index in the original dataset (None: the identity).
+    The .npy holds the dataset indices (int64); the .csv has the columns
+    position, dataset_index. Returns the two paths.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    dataset_ids = indices if dataset_index is None else np.asarray(dataset_index, dtype=np.int64)[indices]
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    npy_path = stem.with_name(stem.name + ".npy")
+    csv_path = stem.with_name(stem.name + ".csv")
+    np.save(npy_path, dataset_ids)
+    pd.DataFrame({"position": indices, "dataset_index": dataset_ids}).to_csv(csv_path, index=False)
+    return npy_path, csv_path

@@ -1,0 +1,141 @@
+import functools
+import math
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+
+from regutils import models
+
+ALL_NAMES = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc_100_12",
+             "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10", "lenet", "nin",
+             "small_cnn", "mlp"]
+
+
+@functools.lru_cache(maxsize=None)
+def built(name, in_channels, num_classes):
+    torch.manual_seed(0)
+    return models.build(name, in_channels, num_classes).eval()
+
+
+def resnet_table():
+    """Rows (name, parameters, paper value) of the table in the module docstring."""
+    rows = re.findall(r"^(resnet\d+)\s+(\d+)\s+([\d.]+)M\s*$", models.__doc__, flags=re.MULTILINE)
+    return [(name, int(count), paper) for name, count, paper in rows]
+
+
+def test_names_are_the_registry():
+    assert models.names() == ALL_NAMES
+
+
+def test_input_sizes():
+    assert {n: models.input_size(n) for n in ALL_NAMES} == {
+        n: 8 if n in ("small_cnn", "mlp") else 32 for n in ALL_NAMES}
+
+
+def test_docstring_table_lists_every_resnet():
+    assert [row[0] for row in resnet_table()] == ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+
+
+@pytest.mark.parametrize("name, count, paper", resnet_table())
+def test_resnet_parameters_match_table_and_paper(name, count, paper):
+    actual = models.count_parameters(built(name, 3, 10))
+    assert actual == count
+    decimals = len(paper.split(".")[1])
+    assert round(actual / 1e6, decimals) == float(paper)
+
+
+def test_resnet_parameters_follow_depth():
+    # 6n + 2 layers: every extra block pair per stage adds the same number of parameters
+    counts = [models.count_parameters(built(n, 3, 10)) for n in ["resnet20", "resnet32", "resnet44", "resnet56"]]
+    assert len({b - a for a, b in zip(counts, counts[1:])}) == 1
+
+
+@pytest.mark.parametrize("name, low, high", [
+    ("densenet_bc_100_12", 0.77e6 * 0.98, 0.8e6 * 1.02),
+    ("wrn16_8", 11.0e6 * 0.98, 11.0e6 * 1.02),
+    ("wrn28_10", 36.5e6 * 0.98, 36.5e6 * 1.02),
+])
+def test_published_parameter_counts(name, low, high):
+    assert low <= models.count_parameters(built(name, 3, 10)) <= high
+
+
+def test_small_model_parameters_by_hand():
+    # conv 1->32 (3x3), conv 32->64 (3x3), linear 64*4*4 -> 10, all with biases
+    assert models.count_parameters(built("small_cnn", 1, 10)) == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (1024 * 10 + 10)
+    assert models.count_parameters(built("mlp", 1, 10)) == (64 * 128 + 128) + (128 * 10 + 10)
+    lenet = (25 * 3 * 6 + 6) + (25 * 6 * 16 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
+    assert models.count_parameters(built("lenet", 3, 10)) == lenet
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_output_shape_at_native_size(name, in_channels):
+    side = models.input_size(name)
+    x = torch.randn(2, in_channels, side, side)
+    with torch.no_grad():
+        out = built(name, in_channels, 7)(x)
+    assert out.shape == (2, 7)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_NAMES if n != "wrn28_10"])  # wrn16_8 has the same code
+def test_channels_last_gives_the_same_output(name):
+    side = models.input_size(name)
+    x = torch.randn(2, 3, side, side)
+    net = built(name, 3, 5)
+    with torch.no_grad():
+        expected = net(x)
+        net_cl = net.to(memory_format=torch.channels_last)
+        actual = net_cl(x.contiguous(memory_format=torch.channels_last))
+        net.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "densenet_bc_100_12", "mobilenet", "nin", "small_cnn"])
+def test_autocast_forward(name):
+    side = models.input_size(name)
+    x = torch.randn(2, 3, side, side)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = built(name, 3, 4)(x)
+    assert out.shape == (2, 4)
+    assert torch.isfinite(out.float()).all()
+
+
+def test_training_step_reaches_every_parameter():
+    torch.manual_seed(0)
+    net = models.build("resnet20", 3, 10).train()
+    loss = nn.functional.cross_entropy(net(torch.randn(2, 3, 32, 32)), torch.tensor([1, 2]))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+def test_kaiming_initialisation():
+    # fan-in for the CIFAR ResNet, fan-out for the Wide ResNet (as in their references)
+    conv = built("resnet20", 3, 10).layer3[1].conv1  # 64 -> 64, 3x3
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (64 * 9)), rel=0.05)
+    conv = built("wrn16_8", 3, 10).blocks[3].conv2  # 256 -> 256, 3x3
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (256 * 9)), rel=0.05)
+
+
+def test_count_parameters_skips_frozen():
+    net = models.build("mlp", 1, 10)
+    total = models.count_parameters(net)
+    net.hidden.weight.requires_grad_(False)
+    assert models.count_parameters(net) == total - 64 * 128
+
+
+def test_unknown_name():
+    with pytest.raises(ValueError, match="known names.*resnet20.*mlp"):
+        models.build("resnet18", 3, 10)
+    with pytest.raises(ValueError, match="resnet18"):
+        models.input_size("resnet18")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_bad_channel_counts(bad):
+    with pytest.raises(ValueError, match="in_channels"):
+        models.build("lenet", bad, 10)
+    with pytest.raises(ValueError, match="num_classes"):
+        models.build("lenet", 3, bad)

@@ -1,0 +1,197 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, settings, strategies as st  # noqa: E402
+from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
+
+from regutils import plots  # noqa: E402
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    fig.canvas.draw()  # every drawing must also render
+    plt.close(fig)
+
+
+def reference_group(measure, events):
+    groups = {}
+    for m, e in zip(measure.tolist(), events.tolist()):
+        groups.setdefault(m, []).append(e)
+    values = sorted(groups)
+    return (values, [sum(groups[v]) / len(groups[v]) for v in values],
+            [min(groups[v]) for v in values], [max(groups[v]) for v in values])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 6)), min_size=1, max_size=60))
+def test_mean_and_range_by_value_matches_loop(pairs):
+    measure, events = np.array(pairs).T
+    got = plots.mean_and_range_by_value(measure, events)
+    for a, b in zip(got, reference_group(measure, events)):
+        np.testing.assert_allclose(a, b)
+
+
+def test_use_style_sets_palette():
+    with matplotlib.rc_context():
+        plots.use_style()
+        colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+        assert [c.upper() for c in colors] == list(plots.OKABE_ITO)
+        assert matplotlib.rcParams["image.cmap"] == "viridis"
+
+
+def test_density_scatter_sorted_by_density(ax):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2, 300))
+    density = rng.random(300) + 0.1
+    points = plots.density_scatter(ax, x, y, density, rays_deg=30, center=(0.0, 0.0))
+    order = np.argsort(density)
+    np.testing.assert_array_equal(points.get_array(), density[order])
+    np.testing.assert_allclose(points.get_offsets(), np.column_stack([x, y])[order])
+    assert isinstance(points.norm, matplotlib.colors.LogNorm)
+    assert len(ax.collections) == 1 and len(ax.lines) == 12  # 360 / 30 rays
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    assert xlim[0] <= x.min() and x.max() <= xlim[1] and ylim[0] <= y.min() and y.max() <= ylim[1]
+    # every ray starts at the centre and leaves the visible box
+    for line in ax.lines:
+        (x0, x1), (y0, y1) = line.get_xdata(), line.get_ydata()
+        assert (x0, y0) == (0.0, 0.0)
+        assert not (xlim[0] <= x1 <= xlim[1] and ylim[0] <= y1 <= ylim[1])
+    colorbar = plots.add_colorbar(ax, points, label="density")
+    assert colorbar.ax.get_ylabel() == "density"
+
+
+def test_density_scatter_rejects_zero_density_in_log(ax):
+    with pytest.raises(ValueError, match="log=False"):
+        plots.density_scatter(ax, [0, 1], [0, 1], [0.0, 1.0])
+    points = plots.density_scatter(ax, [0, 1], [0, 1], [0.0, 1.0], log=False)
+    assert not isinstance(points.norm, matplotlib.colors.LogNorm)
+
+
+def test_histogram_1d_integer_bins_and_normalization(ax):
+    train = np.array([0, 1, 1, 2, 2, 2, 5])
+    test = np.array([1, 3, 3, 4])
+    containers = plots.histogram_1d(ax, train, test)
+    assert len(containers) == 2 and len(ax.patches) == 2 * 6  # bins for 0..5
+    for bars, values in zip(containers, (train, test)):
+        lefts = np.array([p.get_x() for p in bars])
+        widths = np.array([p.get_width() for p in bars])
+        heights = np.array([p.get_height() for p in bars])
+        np.testing.assert_allclose(lefts, np.arange(6) - 0.5)  # bins centred on integers
+        np.testing.assert_allclose(heights, np.bincount(values, minlength=6) / values.size)
+        assert (heights * widths).sum() == pytest.approx(1.0)
+    assert [t.get_text() for t in ax.legend().get_texts()] == ["train", "test"]
+
+
+def test_histogram_1d_float_data(ax):
+    values = np.random.default_rng(1).normal(size=500)
+    (bars,) = plots.histogram_1d(ax, values)
+    heights = np.array([p.get_height() for p in bars])
+    widths = np.array([p.get_width() for p in bars])
+    assert (heights * widths).sum() == pytest.approx(1.0)
+    assert len(bars) == len(np.histogram_bin_edges(values, bins="auto")) - 1
+
+
+def test_events_vs_measure_band_matches_loop(ax):
+    rng = np.random.default_rng(2)
+    measure = rng.integers(0, 10, 400)
+    events = rng.integers(0, 5, 400) + measure % 3
+    line, band = plots.events_vs_measure(ax, measure, events, label="train")
+    values, mean, low, high = (np.array(a) for a in reference_group(measure, events))
+    np.testing.assert_allclose(line.get_xdata(), values)
+    np.testing.assert_allclose(line.get_ydata(), mean)
+    vertices = band.get_paths()[0].vertices
+    for v, lo, hi in zip(values, low, high):
+        at_v = vertices[np.isclose(vertices[:, 0], v), 1]
+        assert np.isclose(at_v, lo).any() and np.isclose(at_v, hi).any()
+        assert at_v.min() == pytest.approx(lo) and at_v.max() == pytest.approx(hi)
+    assert band.get_facecolor()[0][:3] == pytest.approx(matplotlib.colors.to_rgb(line.get_color()))
+
+
+def test_curve_with_band(ax):
+    x = np.arange(5.0)
+    line, band = plots.curve_with_band(ax, x, x, x - 1, x + 2, label="m", color="#009E73")
+    assert len(ax.lines) == 1 and len(ax.collections) == 1
+    assert line.get_label() == "m" and line.get_color() == "#009E73"
+    vertices = band.get_paths()[0].vertices
+    assert vertices[:, 1].min() == -1 and vertices[:, 1].max() == 6
+
+
+@pytest.mark.parametrize("shape,dtype", [((5, 8, 6), np.float64), ((5, 8, 6, 3), np.uint8),
+                                         ((5, 8, 6, 1), np.uint8)])
+@pytest.mark.parametrize("titles", [None, list("abcde")])
+def test_image_grid_on_axes_tiles_images(ax, shape, dtype, titles):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, shape).astype(dtype)
+    if dtype == np.float64:
+        images /= 255.0
+    (image,) = plots.image_grid(ax, images, titles=titles, ncols=3, pad=2)
+    canvas = np.asarray(image.get_array())
+    unit = images / 255.0 if dtype == np.uint8 else images
+    unit = unit[..., 0] if unit.ndim == 4 and unit.shape[-1] == 1 else unit
+    # rows 2 px apart, or 2 + ceil(8 / 3) = 5 px with a title band (also above the first row)
+    top, row_step = (0, 10) if titles is None else (3, 13)
+    assert canvas.shape[:2] == (top + row_step + 8, 3 * 6 + 2 * 2)
+    covered = np.zeros(canvas.shape[:2], dtype=bool)
+    for k in range(5):  # tile k sits at row k // 3, column k % 3
+        r, c = divmod(k, 3)
+        rows, cols = slice(top + r * row_step, top + r * row_step + 8), slice(c * 8, c * 8 + 6)
+        np.testing.assert_allclose(canvas[rows, cols], unit[k])
+        covered[rows, cols] = True
+    np.testing.assert_allclose(canvas[~covered], 1.0)  # white everywhere else
+    assert (image.get_cmap().name == "gray") == (unit.ndim == 3)
+    assert [t.get_text() for t in ax.texts] == ([] if titles is None else titles)
+    for k, text in enumerate(ax.texts):  # each title just above its tile
+        r, c = divmod(k, 3)
+        assert text.get_position() == (c * 8 + 3, top + r * row_step - 1)
+
+
+def test_image_grid_on_figure():
+    fig = plt.figure()
+    images = np.random.default_rng(4).random((5, 4, 4, 3))
+    drawn = plots.image_grid(fig, images, titles=[f"#{i}" for i in range(5)], ncols=2)
+    assert len(drawn) == 5 and len(fig.axes) == 6  # 3 rows x 2 columns, last one blank
+    np.testing.assert_allclose(drawn[3].get_array(), images[3])
+    assert [ax.get_title() for ax in fig.axes[:5]] == [f"#{i}" for i in range(5)]
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+def test_image_grid_rejects_out_of_range_floats(ax):
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        plots.image_grid(ax, np.full((2, 3, 3), 2.0))
+
+
+def test_images_at_positions(ax):
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(2, 20)) * 10
+    images = rng.integers(0, 256, (20, 8, 8)).astype(np.uint8)
+    boxes = plots.images_at_positions(ax, x, y, images, picks=[2, 7, 11], zoom=2)
+    assert len(boxes) == 3 and all(isinstance(b, AnnotationBbox) for b in boxes)
+    assert [b.xy for b in boxes] == [(x[p], y[p]) for p in (2, 7, 11)]
+    np.testing.assert_allclose(boxes[1].offsetbox.get_data(), images[7] / 255.0)
+    xlim = ax.get_xlim()
+    assert xlim[0] <= x[[2, 7, 11]].min() and x[[2, 7, 11]].max() <= xlim[1]
+
+
+def test_correlation_heatmap(ax):
+    matrix = np.array([[1.0, 0.25, -0.5], [0.25, 1.0, 0.75], [-0.5, 0.75, 1.0]])
+    image = plots.correlation_heatmap(ax, matrix, ["a", "b", "c"], vmin=-1)
+    np.testing.assert_array_equal(image.get_array(), matrix)
+    assert image.get_clim() == (-1, 1)
+    assert [t.get_text() for t in ax.texts] == [format(v, ".2f") for v in matrix.ravel()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    # text colour contrasts with the cell: white on the darkest cell (-0.5), black on 1.0
+    by_text = {t.get_text(): t.get_color() for t in ax.texts}
+    assert by_text["-0.50"] == "white" and by_text["1.00"] == "black"
+    plain = plt.figure().add_subplot()
+    plots.correlation_heatmap(plain, matrix, ["a", "b", "c"], annotate=False)
+    assert len(plain.texts) == 0
+    with pytest.raises(ValueError, match="labels"):
+        plots.correlation_heatmap(plain, matrix, ["a", "b"])
+    plt.close(plain.figure)
