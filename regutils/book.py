@@ -76,6 +76,7 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
     card = report.collect(out / "scorecard", names)
+    card = card.apply(lambda col: col.str.replace("|", "\\|", regex=False))  # a pipe would split a cell
     (out / "scorecard.md").write_text(card.to_markdown(index=False) + "\n" if len(card) else "No chapter has run yet.\n")
     rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
     (out / "build_info.md").write_text(

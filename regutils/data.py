@@ -26,7 +26,8 @@ training-set statistics otherwise). Options for the teaching chapters:
 ``label_noise`` (that fraction of training labels replaced by a different
 random class, drawn with ``data_seed``), ``random_inputs`` (training images
 replaced by Gaussian noise), ``train_size`` / ``test_size`` (stratified
-subsets, drawn with ``data_seed``). The training augmentation of the paper
+subsets, drawn with ``data_seed``), ``train_keep`` (positions of the training
+samples kept, after subsetting: a pruned training set). The training augmentation of the paper
 (4-pixel zero-padded random crop and horizontal flip) is applied batch-wise
 on the device by :func:`augment`; ``augment=None`` means on for CIFAR, off
 for digits.
@@ -64,6 +65,7 @@ class DataConfig:
     train_size: int | None = None  # stratified subset sizes; None keeps all
     test_size: int | None = None
     data_seed: int = 0  # draws noise and subsets
+    train_keep: tuple[int, ...] | None = None  # positions of the training samples kept (pruning); None keeps all
 
     def validate(self) -> "DataConfig":
         if self.dataset not in DATASETS:
@@ -76,6 +78,8 @@ class DataConfig:
             size = getattr(self, name)
             if size is not None and size <= 0:
                 raise DataError(f"{name}={size} must be a positive integer or None")
+        if self.train_keep is not None and len(self.train_keep) == 0:
+            raise DataError("train_keep is empty: pruning must keep at least one training sample")
         return self
 
     def key(self) -> dict:
@@ -221,6 +225,12 @@ def load(config: DataConfig, image_size: int | None = None) -> Data:
     keep_te = _stratified_subset(y_te, config.test_size, rng, "test_size")
     x_tr, y_tr, i_tr = x_tr[keep_tr], y_tr[keep_tr].astype(np.int64), i_tr[keep_tr]
     x_te, y_te, i_te = x_te[keep_te], y_te[keep_te].astype(np.int64), i_te[keep_te]
+
+    if config.train_keep is not None:
+        keep = np.asarray(config.train_keep, dtype=np.int64)
+        if keep.min() < 0 or keep.max() >= len(y_tr) or len(np.unique(keep)) != len(keep):
+            raise DataError(f"train_keep must hold distinct positions in 0..{len(y_tr) - 1}")
+        x_tr, y_tr, i_tr = x_tr[keep], y_tr[keep], i_tr[keep]
 
     # label noise: a different class for each chosen sample, so the fraction is exact
     noisy = np.zeros(len(y_tr), bool)

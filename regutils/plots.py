@@ -1,4 +1,4 @@
-"""Plotting helpers for the book: one style, colour-blind-safe colours, functions that draw on an Axes.
+"""Plotting helpers for the book: one style, colour-blind-safe colours, drawing on a given Axes.
 
 Every function takes the matplotlib Axes (or Figure) to draw on and returns what it drew; none
 creates a figure or calls show, so the module works with any backend.
@@ -90,7 +90,8 @@ def density_scatter(ax, x, y, density, *, rays_deg=None, center=None, cmap="viri
         ax.autoscale_view()
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
         # reach the farthest corner of the visible box
-        length = max(np.hypot(cx - corner_x, cy - corner_y) for corner_x in xlim for corner_y in ylim)
+        length = max(np.hypot(cx - corner_x, cy - corner_y)
+                     for corner_x in xlim for corner_y in ylim)
         for angle in np.deg2rad(np.arange(0.0, 360.0, rays_deg)):
             ax.plot([cx, cx + length * np.cos(angle)], [cy, cy + length * np.sin(angle)],
                     color="0.5", linewidth=0.6, linestyle="--", zorder=0)
@@ -164,7 +165,7 @@ def events_vs_measure(ax, measure, events, label=None, color=None):
 
 
 def _as_unit_images(images):
-    """(K, H, W) or (K, H, W, C) images, uint8 or floats in [0, 1] -> float images, gray squeezed."""
+    """(K, H, W[, C]) images, uint8 or floats in [0, 1] -> floats in [0, 1], gray as (K, H, W)."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -187,7 +188,8 @@ def _montage(images, ncols, pad, gap):
     """Tile (K, H, W[, C]) images into one image on a white background.
 
     Columns are `pad` pixels apart, rows `gap` pixels apart, and a `gap - pad` margin is left
-    above the first row (room for titles): shape (gap - pad + rows*(H+gap) - gap, ncols*(W+pad) - pad).
+    above the first row (room for titles).
+    Shape: (gap - pad + rows*(H+gap) - gap, ncols*(W+pad) - pad).
     """
     k, h, w = images.shape[:3]
     nrows = -(-k // ncols)
@@ -210,7 +212,8 @@ def image_grid(ax_or_fig, images, titles=None, ncols=8, pad=2):
     images = _as_unit_images(images)
     k = images.shape[0]
     if int(ncols) < 1 or int(pad) < 0:
-        raise ValueError(f"ncols must be positive and pad non-negative, got ncols={ncols}, pad={pad}")
+        raise ValueError("ncols must be positive and pad non-negative, "
+                         f"got ncols={ncols}, pad={pad}")
     ncols, pad = min(int(ncols), k), int(pad)
     if titles is not None and len(titles) != k:
         raise ValueError(f"titles has {len(titles)} entries for {k} images")
@@ -273,7 +276,7 @@ def correlation_heatmap(ax, matrix, labels, annotate=True, vmin=None, vmax=1, cm
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"matrix must be square, got shape {matrix.shape}")
     if len(labels) != matrix.shape[0]:
-        raise ValueError(f"labels has {len(labels)} entries for a {matrix.shape[0]}x{matrix.shape[0]} matrix")
+        raise ValueError(f"labels has {len(labels)} entries for a matrix of shape {matrix.shape}")
     image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax)
     ticks = np.arange(matrix.shape[0])
     ax.set_xticks(ticks, labels=labels, rotation=45, ha="right")

@@ -114,12 +114,12 @@ def _correlate(x, y, rank, n_boot, ci, seed):
 
 
 def pearson(x, y, n_boot=1000, ci=0.95, seed=0):
-    """Pearson's r of paired samples with a percentile bootstrap interval (n_boot=0: no interval)."""
+    """Pearson's r with a percentile bootstrap interval (n_boot=0: no interval, nan bounds)."""
     return _correlate(x, y, False, n_boot, ci, seed)
 
 
 def spearman(x, y, n_boot=1000, ci=0.95, seed=0):
-    """Spearman's rho of paired samples with a percentile bootstrap interval (n_boot=0: no interval)."""
+    """Spearman's rho with a percentile bootstrap interval (n_boot=0: no interval, nan bounds)."""
     return _correlate(x, y, True, n_boot, ci, seed)
 
 

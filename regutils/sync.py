@@ -18,10 +18,10 @@ Usage:
     from regutils.measures import event_mask
     train_ev = event_mask(train_correct)              # (R, T, N) bool
     test_ev = event_mask(test_correct)                # (R, T, M) bool
-    counts = sync_counts(train_ev[0], test_ev[0])     # (M,) synchronized train samples per test sample
-    mask = synchronized(train_ev[0], test_ev[0, :, j])          # (N,) bool, one run
-    runs = long_term_sync(train_ev, test_ev, j)                 # (N,) runs in which i is synced with j
-    curve = long_term_counts(train_ev, test_ev, j)              # (R,) synced in all of the first k runs
+    counts = sync_counts(train_ev[0], test_ev[0])        # (M,) synced train samples per test
+    mask = synchronized(train_ev[0], test_ev[0, :, j])   # (N,) bool, one run
+    runs = long_term_sync(train_ev, test_ev, j)          # (N,) runs in which i is synced with j
+    curve = long_term_counts(train_ev, test_ev, j)       # (R,) synced in all of the first k runs
     same, other = split_by_class(runs == train_ev.shape[0], train_labels, test_labels[j])
 """
 

@@ -62,6 +62,14 @@ def test_stratified_density_removes_densest_within_each_class():
     assert sampling.prune(0.5, "density", density=d).tolist() == [0, 1, 2, 3]
 
 
+def test_half_counts_round_up():
+    # 0.5 * 5 = 2.5 -> 3 removed; per class: 0.5 * 5 -> 3, 0.5 * 3 = 1.5 -> 2
+    assert len(sampling.prune(0.5, "random", labels=np.zeros(5))) == 2
+    labels = np.array([0] * 5 + [1] * 3)
+    kept = sampling.prune(0.5, "random", labels=labels)
+    assert np.bincount(labels[kept]).tolist() == [2, 1]
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     st.floats(0, 1),
@@ -72,7 +80,10 @@ def test_stratified_density_removes_densest_within_each_class():
 def test_pruning_sizes_exact(fraction, n, strategy, seed):
     rng = np.random.default_rng(seed)
     scores = dict(
-        density=rng.random(n), cbtl=rng.integers(0, 5, n), events=rng.integers(0, 3, n), labels=rng.integers(0, 3, n)
+        density=rng.random(n),
+        cbtl=rng.integers(0, 5, n),
+        events=rng.integers(0, 3, n),
+        labels=rng.integers(0, 3, n),
     )
     kept = sampling.prune(fraction, strategy, seed=seed, **{k: v for k, v in scores.items() if k != "labels"})
     assert len(kept) == n - n_removed(fraction, n)
@@ -128,7 +139,9 @@ def test_angular_bins_scale_changes_angles():
     assert sampling.angular_bins(x, y)[2] == FIRST_SECTOR + 0
     # (sx, sy) = (1, 0.01): (10, 100) -> ~84.3 deg, sector 4
     assert sampling.angular_bins(x, y, scale=(1.0, 0.01))[2] == FIRST_SECTOR + 4
-    np.testing.assert_array_equal(sampling.angular_bins(x, y), sampling.angular_bins(x, y, scale=(100.0, 100.0)))
+    np.testing.assert_array_equal(
+        sampling.angular_bins(x, y), sampling.angular_bins(x, y, scale=(100.0, 100.0))
+    )
 
 
 def test_angle_of_exact_multiple_and_180_degrees():
@@ -173,7 +186,11 @@ def test_angular_bins_partition(n, step, scale, seed):
     centre = (x.max() + x.min()) / 2
     np.testing.assert_array_equal(bins == LEFT_AXIS, (y == 0) & (x < centre))
     np.testing.assert_array_equal(bins == RIGHT_AXIS, (y == 0) & (x >= centre))
-    assert np.bincount(bins, minlength=n_labels).sum() == n
+    # sectors against a per-point reference
+    sx, sy = {"range": (np.ptp(x) or 1.0, np.ptp(y) or 1.0), None: (1.0, 1.0)}.get(scale, scale)
+    for i in np.flatnonzero(y > 0):
+        angle = math.degrees(math.atan2(y[i] / sy, (x[i] - centre) / sx))
+        assert bins[i] == FIRST_SECTOR + min(int(angle // step), int(180 / step) - 1)
 
 
 def test_balanced_subset_sizes_and_take_all():
@@ -194,8 +211,8 @@ def test_paper_scheme_11n_plus_3():
     rng = np.random.default_rng(0)
     angles = np.radians(np.repeat(np.arange(10) * 18.0 + 9.0, 40))
     radius = rng.uniform(0.1, 0.4, angles.size)
-    x = np.concatenate([[-0.5, 0.5], 0.5 * np.cos(angles) * radius / 0.4, rng.uniform(0, 0.5, 50), [-0.3, -0.2, -0.1]])
-    y = np.concatenate([[0.0, 0.0], 0.5 * np.sin(angles) * radius / 0.4, np.zeros(50), np.zeros(3)])
+    x = np.concatenate([[-0.5, 0.5], np.cos(angles) * radius, rng.uniform(0, 0.5, 50), [-0.3, -0.2, -0.1]])
+    y = np.concatenate([[0.0, 0.0], np.sin(angles) * radius, np.zeros(50), np.zeros(3)])
     bins = sampling.angular_bins(x, y, scale=None)
     counts = np.bincount(bins, minlength=12)
     assert counts.tolist() == [4, 51] + [40] * 10

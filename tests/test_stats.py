@@ -16,7 +16,8 @@ def test_point_estimates_equal_scipy():
     rng = np.random.default_rng(0)
     x, y = correlated_pair(rng, 0.4, 150)
     y_ties = np.round(y)  # ties exercise average ranks
-    assert pearson(x, y, n_boot=0).r == pytest.approx(scipy.stats.pearsonr(x, y).statistic, abs=1e-12)
+    assert pearson(x, y, n_boot=0).r == pytest.approx(
+        scipy.stats.pearsonr(x, y).statistic, abs=1e-12)
     assert spearman(x, y_ties, n_boot=0).r == pytest.approx(
         scipy.stats.spearmanr(x, y_ties).statistic, abs=1e-12)
 

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
+from regutils.measures import event_mask
 from regutils.sync import (long_term_counts, long_term_sync, split_by_class, sync_counts,
                            synchronized)
 
@@ -42,6 +43,15 @@ def test_synchronized_hand_trace():
     test = events_from_sets(TEST_SETS, 4)
     for j, expected in enumerate(SYNCED_BY_HAND):
         assert set(np.flatnonzero(synchronized(train, test[:, j]))) == expected
+
+
+def test_hand_trace_from_correctness():
+    # the same trace as eval-mode correctness sequences (rows: samples, columns: epochs 1..4)
+    train_correct = np.array([[1, 0, 1, 0], [1, 1, 0, 0], [1, 0, 0, 1], [1, 1, 1, 1]], bool).T
+    test_correct = np.array([[1, 0, 1, 1], [1, 1, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0],
+                             [1, 1, 0, 1]], bool).T
+    counts = sync_counts(event_mask(train_correct), event_mask(test_correct))
+    np.testing.assert_array_equal(counts, [len(s) for s in SYNCED_BY_HAND])
 
 
 def test_sync_counts_hand_trace():
