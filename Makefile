@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: test book bench clean
+.PHONY: test book bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $@
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed chromium
 	$(BIN)/python -m pytest -q
+
+# The book test opens the pages in Debian's Chromium; install it where it is missing and apt can.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  echo "chromium not installed: the browser test will be skipped"
 
 book: $(VENV)/.installed
 	REGUTILS_CACHE=$(CACHE) $(BIN)/python -m regutils book --profile $(PROFILE)
