@@ -2,6 +2,8 @@
 
     python -m regutils train --dataset digits --arch small_cnn --runs 10 --epochs 40
     python -m regutils train --dataset npz --data ../shared/data/cifar10-subset.npz --arch lenet
+    python -m regutils train --dataset digits --runs 10 --workers 2        # seeds in parallel (Dask)
+    python -m regutils train --dataset cifar10 --runs 10 --scheduler tcp://head:8786
     python -m regutils measures --dataset digits --arch small_cnn --runs 10 --epochs 40 -o digits.csv
     python -m regutils measures --trace ~/.cache/regutils/<key>.npz -o run.csv --per-run
     python -m regutils book --profile default
@@ -91,7 +93,10 @@ def measures_table(trace, per_run: bool = False, never_learned: str = "zero") ->
 def cmd_train(a) -> int:
     config = _config(a)
     cache = Cache(a.cache)
-    trace = get_runs(config, a.runs, cache=cache, device=a.device)
+    if a.scheduler is not None or a.workers is not None:
+        trace = _train_on_cluster(config, a, cache)
+    else:
+        trace = get_runs(config, a.runs, cache=cache, device=a.device)
     keys = [run_key(c) for c in seeds_of(config, a.runs)]
     for k in keys:
         print(cache.trace_path(k))
@@ -99,6 +104,30 @@ def cmd_train(a) -> int:
     print(f"{a.runs} run(s) in {cache.root}; final test accuracy {np.mean(acc):.4f} (min {np.min(acc):.4f})",
           file=sys.stderr)
     return 0
+
+
+# --- train --scheduler / --workers: the seeds as a Dask sweep
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster (runs in parallel through regutils.sweep)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler, e.g. tcp://head:8786")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="start a local Dask cluster of N single-threaded worker processes")
+
+
+def _train_on_cluster(config: RunConfig, a: argparse.Namespace, cache: Cache):
+    from .sweep import SweepError, sweep
+    from .trace import stack
+
+    if a.scheduler is not None and a.workers is not None:
+        raise ValueError("--scheduler and --workers exclude each other: --workers starts a local cluster")
+    try:
+        traces = sweep(seeds_of(config, a.runs), scheduler=a.scheduler, workers=a.workers or 2, cache=cache,
+                       device=a.device)
+    except SweepError as err:
+        raise SystemExit(f"error: {err}") from err
+    return stack(traces)
 
 
 def cmd_measures(a) -> int:
@@ -140,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train runs into the cache and print their trace files")
     _run_arguments(p)
+    _cluster_arguments(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("measures", help="write per-sample measures as CSV")
     _run_arguments(p)

@@ -108,7 +108,7 @@ def forgetting_events(correct, never_learned="zero"):
         classified correctly has 0 events.
         "max" (the convention of Toneva et al.): a never-learned sample gets
         T, the number of epochs, more than any reachable count (at most
-        ceil(T / 2)), so it ranks as the most forgotten.
+        floor(T / 2), since acc^0 = 0), so it ranks as the most forgotten.
     On test samples this count is the number of mal-generalizing events.
     """
     if never_learned not in NEVER_LEARNED_CONVENTIONS:

@@ -1,12 +1,13 @@
 """Picking a handful of samples to show: contrasts, spreads and quantiles of the measures.
 
 The chapters show images of a few samples chosen by their measures. Every
-picker here is deterministic (ties are broken by a seeded permutation) and
-returns int64 indices into the N samples::
+picker here is deterministic (where it breaks ties at random, under a seed)
+and returns int64 indices into the N samples::
 
     from regutils import picks
     # samples of (about) the same CBTL, with the fewest and the most events
-    few, many = picks.pick_same_measure_contrast(cbtl, events, values=[10, 15, 20], k=2, seed=0)
+    values = picks.widest_contrast_values(cbtl, events, n=3, min_gap=5)   # where events vary most
+    few, many = picks.pick_same_measure_contrast(cbtl, events, values, k=2, seed=0)
     # a few samples spread over the (CBTL, events) plane
     shown = picks.spread_over_plane(cbtl, events, k=8)
     # the sample at given quantiles of a score, optionally among a subset

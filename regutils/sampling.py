@@ -205,3 +205,31 @@ def export_subset(indices, dataset_index, path_stem):
     np.save(npy_path, dataset_ids)
     pd.DataFrame({"position": indices, "dataset_index": dataset_ids}).to_csv(csv_path, index=False)
     return npy_path, csv_path
+
+
+def sector_rays(x, y, step_deg=18.0, scale="range", length=1.5):
+    """The rays that bound the sectors of :func:`angular_bins`, in data coordinates, for drawing.
+
+    Same centre (midpoint of the x range, 0), scale and angles as
+    angular_bins(x, y, step_deg, scale): rays at 0, step, ..., 180 degrees in
+    the scaled plane, each `length` long there (1.5 leaves a range-scaled
+    box). Returns ``(centre, ends)``: the (2,) centre and the
+    (180 / step_deg + 1, 2) ray ends; draw ray k from centre to ends[k].
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"x and y must be 1-D of equal, non-zero length, got shapes {x.shape} and {y.shape}")
+    n_sectors = _sector_count(step_deg)
+    if scale is None:
+        sx = sy = 1.0
+    elif isinstance(scale, str) and scale == "range":
+        sx, sy = _range_or_one(x), _range_or_one(y)
+    elif not isinstance(scale, str) and len(scale) == 2 and all(float(s) > 0 for s in scale):
+        sx, sy = (float(s) for s in scale)
+    else:
+        raise ValueError(f"scale must be 'range', None or a tuple (sx, sy) of positive divisors, got {scale!r}")
+    centre = np.array([(x.max() + x.min()) / 2, 0.0])
+    angle = np.deg2rad(np.arange(n_sectors + 1) * step_deg)
+    ends = centre + length * np.column_stack([sx * np.cos(angle), sy * np.sin(angle)])
+    return centre, ends

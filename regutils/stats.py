@@ -5,7 +5,9 @@ Usage:
     c = spearman(cbtl, learnability, n_boot=2000, ci=0.9)
     m = correlation_matrix(cbtl_runs)      # (R, R) between-run correlations of a (R, N) stack
     mean_off_diagonal(m)                   # average agreement between different runs
+    pairwise_measure_correlations({"mlp": {"cbtl": a, ...}, "lenet": {"cbtl": b, ...}})  # pairs x measures
     ranking_agreement(acc_full, acc_subset)  # {"spearman": rho, "map": mean average precision}
+    histogram_correlation(train_events, test_events)  # Pearson of the two normalized histograms
 
 Intervals are percentile bootstrap intervals: sample pairs (x_i, y_i) are resampled with
 replacement, the correlation is recomputed on every resample (all at once, as a matrix), and the
@@ -21,6 +23,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 
 # resampled values held in memory at once: bounds the bootstrap to ~64 MB per array
@@ -136,7 +139,11 @@ def correlation_matrix(vectors, method="pearson"):
     elif method != "pearson":
         raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.corrcoef(vectors)
+        matrix = np.corrcoef(vectors)
+    # np.corrcoef can leave rounding noise instead of nan for a constant row
+    constant = np.ptp(vectors, axis=1) == 0
+    matrix[constant, :] = matrix[:, constant] = np.nan
+    return matrix
 
 
 def mean_off_diagonal(matrix):
@@ -177,3 +184,188 @@ def ranking_agreement(scores_full, scores_subset, higher_is_better=True):
     average_precision = (precision * relevant).sum(axis=1) / k
     return {"spearman": float(scipy.stats.spearmanr(full, subset).statistic),
             "map": float(average_precision.mean())}
+
+
+def event_histogram(counts, n_bins=None):
+    """Normalized histogram of non-negative integer counts: entry k = fraction of samples with k.
+
+    counts: any array of non-negative integers (e.g. forgetting events per sample). n_bins: the
+    number of bins 0..n_bins-1 (default max(counts) + 1; must exceed max(counts)).
+    """
+    counts = np.asarray(counts).ravel()
+    if counts.size == 0:
+        raise ValueError("counts must not be empty")
+    if not np.all(counts == np.round(counts)) or counts.min() < 0:
+        raise ValueError("counts must be non-negative integers")
+    counts = counts.astype(np.int64)
+    n_bins = int(counts.max()) + 1 if n_bins is None else int(n_bins)
+    if n_bins <= counts.max():
+        raise ValueError(f"n_bins must exceed the largest count {counts.max()}, got {n_bins}")
+    return np.bincount(counts, minlength=n_bins) / counts.size
+
+
+def histogram_correlation(counts_a, counts_b, n_boot=1000, ci=0.95, seed=0):
+    """Pearson correlation of the normalized histograms of two samples of event counts.
+
+    With K = the largest count in either sample, p_k and q_k (k = 0..K) are the fractions of
+    samples of a and of b with exactly k events (:func:`event_histogram`); the result is Pearson's
+    r between the vectors (p_0..p_K) and (q_0..q_K), on n = K + 1 bins. This is how the paper
+    compares the histogram of forgetting events (training set) with that of mal-generalizing
+    events (test set) of one run. The bin of 0 events usually holds most samples, so r is
+    dominated by it; it is near 1 when both sets share that shape.
+
+    It is :func:`histogram_pearson` on unit bins centred on 0..K (interval: a and b resampled
+    separately). Fewer than three bins (K < 2) or a constant histogram: r is undefined and nan
+    is returned with a RuntimeWarning.
+    """
+    top = max(event_histogram(counts_a).size, event_histogram(counts_b).size)  # validates counts
+    if top < 3:  # two points always give r = +-1
+        warnings.warn(f"{top} bins: the correlation is undefined, returning nan",
+                      RuntimeWarning, stacklevel=2)
+        return Corr(np.nan, np.nan, np.nan, top)
+    return histogram_pearson(np.ravel(counts_a), np.ravel(counts_b), bins=np.arange(top + 1) - 0.5,
+                             n_boot=n_boot, ci=ci, seed=seed)
+
+
+# --- agreement of many runs, and of two distributions
+
+
+def _rowwise_corr_mean(x):
+    """Mean off-diagonal Pearson correlation between the K rows of each (K, N) slice of x (K, B, N)."""
+    x = (x - x.mean(axis=-1, keepdims=True)).transpose(1, 0, 2)  # (B, K, N)
+    cov = x @ x.transpose(0, 2, 1)  # batched BLAS: (B, K, K)
+    scale = np.sqrt(np.einsum("bkk->bk", cov))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / (scale[:, :, None] * scale[:, None, :])
+    k = x.shape[1]
+    return (corr.sum(axis=(1, 2)) - np.einsum("bkk->b", corr)) / (k * (k - 1))
+
+
+def mean_off_diagonal_interval(vectors, method="pearson", n_boot=1000, ci=0.95, seed=0):
+    """Mean off-diagonal of correlation_matrix(vectors), with a bootstrap interval over samples.
+
+    vectors: (K, N), e.g. one per-sample measure per run. Each replicate
+    resamples the N columns (samples) with replacement, the same columns for
+    every row, and recomputes the mean off-diagonal correlation (spearman:
+    re-ranked). Returns a Corr whose r is the point estimate and n is N;
+    n_boot=0 gives nan bounds. Replicates with a constant row are dropped.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    r = mean_off_diagonal(correlation_matrix(vectors, method=method))
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    k, n = vectors.shape
+    if n_boot == 0:
+        return Corr(r, np.nan, np.nan, n)
+    if method == "spearman":
+        coded = [np.unique(row, return_inverse=True) for row in vectors]
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BOOT_ELEMENTS // (k * n))
+    boot = np.empty(int(n_boot))
+    for start in range(0, int(n_boot), rows):  # chunks of replicates bound memory
+        idx = rng.integers(0, n, size=(min(rows, int(n_boot) - start), n))
+        if method == "spearman":
+            resampled = np.stack([_ranks_in_resamples(codes[idx], unique.size) for unique, codes in coded])
+        else:
+            resampled = vectors[:, idx]
+        boot[start:start + idx.shape[0]] = _rowwise_corr_mean(resampled)
+    boot = boot[np.isfinite(boot)]
+    if boot.size == 0:
+        return Corr(r, np.nan, np.nan, n)
+    low, high = np.percentile(boot, [50 * (1 - ci), 50 * (1 + ci)])
+    return Corr(r, float(low), float(high), n)
+
+
+def _bin_codes(values, edges):
+    """Bin index of each value as np.histogram assigns it (last bin closed); -1 outside the edges."""
+    codes = np.searchsorted(edges, values, side="right") - 1
+    codes[values == edges[-1]] = edges.size - 2
+    codes[(values < edges[0]) | (values > edges[-1])] = -1
+    return codes
+
+
+def _densities(codes, widths):
+    """Histogram densities (area 1) of every row of bin codes (B, n) -> (B, bins)."""
+    n_rows, n_bins = codes.shape[0], widths.size
+    inside = codes >= 0
+    flat = (np.arange(n_rows)[:, None] * n_bins + codes)[inside]
+    counts = np.bincount(flat, minlength=n_rows * n_bins).reshape(n_rows, n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return counts / (counts.sum(axis=1, keepdims=True) * widths)
+
+
+def histogram_pearson(a, b, bins="auto", n_boot=1000, ci=0.95, seed=0):
+    """Pearson correlation of the normalized histograms of two samples on shared bins.
+
+    How alike two distributions are in shape (e.g. CBTL on training samples
+    and CBGL on test samples). bins: edges, a count or a numpy rule, applied
+    to the pooled samples; histograms are densities (area 1), as
+    ``np.histogram(density=True)``. Each bootstrap replicate resamples a and
+    b separately, with replacement. Returns a Corr with n = number of bins.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be non-empty and finite")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if int(n_boot) != n_boot or n_boot < 0:
+        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=bins)
+    if edges.size < 4:
+        raise ValueError(f"need at least 3 bins, got {edges.size - 1}")
+    widths = np.diff(edges)
+    codes_a, codes_b = _bin_codes(a, edges), _bin_codes(b, edges)
+    r = float(_rowwise_pearson(_densities(codes_a[None], widths), _densities(codes_b[None], widths))[0])
+    if not np.isfinite(r):
+        warnings.warn("a constant histogram: the correlation is undefined, returning nan",
+                      RuntimeWarning, stacklevel=2)
+        return Corr(np.nan, np.nan, np.nan, widths.size)
+    if n_boot == 0:
+        return Corr(r, np.nan, np.nan, widths.size)
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BOOT_ELEMENTS // max(a.size, b.size))
+    boot = np.empty(int(n_boot))
+    for start in range(0, int(n_boot), rows):
+        size = min(rows, int(n_boot) - start)
+        da = _densities(codes_a[rng.integers(0, a.size, size=(size, a.size))], widths)
+        db = _densities(codes_b[rng.integers(0, b.size, size=(size, b.size))], widths)
+        boot[start:start + size] = _rowwise_pearson(da, db)
+    boot = boot[np.isfinite(boot)]
+    if boot.size == 0:
+        return Corr(r, np.nan, np.nan, widths.size)
+    low, high = np.percentile(boot, [50 * (1 - ci), 50 * (1 + ci)])
+    return Corr(r, float(low), float(high), widths.size)
+
+
+def pairwise_measure_correlations(measures_by_group, method="pearson"):
+    """Correlation of every measure between every pair of groups (architectures, optimizers, ...).
+
+    measures_by_group: {group: {measure: (N,) array}}; every group holds the same measures, each
+    measure the same N samples in every group. Returns a DataFrame with one row per pair (a, b),
+    a listed before b in the dict's order (index levels "a" and "b"), and one column per measure
+    in the order of the first group. method: "pearson" or "spearman"; a constant measure gives nan.
+    """
+    groups = list(measures_by_group)
+    if len(groups) < 2:
+        raise ValueError(f"measures_by_group needs at least 2 groups, got {len(groups)}")
+    names = list(measures_by_group[groups[0]])
+    for g in groups[1:]:
+        if set(measures_by_group[g]) != set(names):
+            raise ValueError(f"group {g!r} has measures {sorted(measures_by_group[g])}, "
+                             f"group {groups[0]!r} has {sorted(names)}; they must match")
+    rows, cols = np.triu_indices(len(groups), k=1)
+    columns = {}
+    for name in names:
+        values = [np.asarray(measures_by_group[g][name], dtype=np.float64) for g in groups]
+        if any(v.ndim != 1 or v.shape != values[0].shape for v in values):
+            raise ValueError(f"measure {name!r} must be 1-D of one length in every group, "
+                             f"got shapes {[v.shape for v in values]}")
+        stacked = np.stack(values)
+        matrix = correlation_matrix(stacked, method=method)
+        columns[name] = matrix[rows, cols]
+    index = pd.MultiIndex.from_arrays([[groups[i] for i in rows], [groups[j] for j in cols]],
+                                      names=["a", "b"])
+    return pd.DataFrame(columns, index=index)

@@ -23,6 +23,11 @@ Usage:
     runs = long_term_sync(train_ev, test_ev, j)          # (N,) runs in which i is synced with j
     curve = long_term_counts(train_ev, test_ev, j)       # (R,) synced in all of the first k runs
     same, other = split_by_class(runs == train_ev.shape[0], train_labels, test_labels[j])
+    m = sync_matrix(train_ev[0], test_ev[0], [3, 7])     # (2, N) bool, chosen test samples
+    same, other = long_term_curves_by_class(train_ev, test_ev, train_labels, test_labels)
+    # (M, R) each: [j, k-1] synced in all of the first k runs, j's class / other classes
+    same, other = at_least_runs_by_class(train_ev, test_ev, train_labels, test_labels)
+    # (M, R) each: [j, m-1] synced in at least m of the R runs
 """
 
 import numpy as np
@@ -143,3 +148,104 @@ def split_by_class(sync_mask, train_labels, test_label):
                          f"sync_mask has shape {sync_mask.shape}")
     same = int(np.count_nonzero(sync_mask & (train_labels == test_label)))
     return same, int(np.count_nonzero(sync_mask)) - same
+
+
+def sync_matrix(train_events, test_events, test_indices=None):
+    """Synchronization of chosen test samples with every training sample, one run.
+
+    train_events: (T, N) bool; test_events: (T, M) bool; test_indices: the test samples (default
+    all). Returns a (len(test_indices), N) bool matrix, row j = :func:`synchronized` of that test
+    sample. Memory is O(len(test_indices) * N): pass a few hundred indices at a time.
+    """
+    train_events = _check_events("train_events", train_events, 2)
+    test_events = _check_events("test_events", test_events, 2)
+    if test_events.shape[0] != train_events.shape[0]:
+        raise ValueError(f"test_events has {test_events.shape[0]} epochs, "
+                         f"train_events has {train_events.shape[0]}")
+    if test_indices is not None:
+        test_events = test_events[:, np.asarray(test_indices, dtype=np.int64)]
+    return _synced_block(train_events.astype(np.float32), test_events)
+
+
+def _check_by_class(train_events_runs, test_events_runs, train_labels, test_labels, test_indices,
+                    chunk):
+    train_events_runs = _check_events("train_events_runs", train_events_runs, 3)
+    test_events_runs = _check_events("test_events_runs", test_events_runs, 3)
+    if train_events_runs.shape[:2] != test_events_runs.shape[:2]:
+        raise ValueError(f"runs and epochs differ: train_events_runs {train_events_runs.shape}, "
+                         f"test_events_runs {test_events_runs.shape}")
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    if train_labels.shape != train_events_runs.shape[2:]:
+        raise ValueError(f"train_labels has shape {train_labels.shape}, expected "
+                         f"({train_events_runs.shape[2]},)")
+    if test_labels.shape != test_events_runs.shape[2:]:
+        raise ValueError(f"test_labels has shape {test_labels.shape}, expected "
+                         f"({test_events_runs.shape[2]},)")
+    if int(chunk) < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk}")
+    indices = (np.arange(test_labels.size) if test_indices is None
+               else np.asarray(test_indices, dtype=np.int64))
+    return train_events_runs, test_events_runs, train_labels, test_labels, indices
+
+
+def long_term_curves_by_class(train_events_runs, test_events_runs, train_labels, test_labels,
+                              test_indices=None, chunk=256):
+    """Long-term synchronization curves of many test samples, split by class.
+
+    train_events_runs: (R, T, N) bool; test_events_runs: (R, T, M) bool; labels (N,) and (M,);
+    test_indices: the test samples (default all). Returns (same, different), two int64 arrays of
+    shape (len(test_indices), R): entry [j, k-1] counts the training samples of test sample j's
+    class (of the other classes) synchronized with j in every one of the first k runs. Column 0
+    is the one-run count of run 1, column R-1 the long-term count; rows are non-increasing.
+    """
+    train_events_runs, test_events_runs, train_labels, test_labels, indices = _check_by_class(
+        train_events_runs, test_events_runs, train_labels, test_labels, test_indices, chunk)
+    n_runs = train_events_runs.shape[0]
+    same = np.zeros((indices.size, n_runs), dtype=np.int64)
+    different = np.zeros_like(same)
+    # only training samples that forget in run 1 can be synchronized in the first k runs
+    candidates = np.flatnonzero(train_events_runs[0].any(axis=0))
+    train_runs = [train_events_runs[r][:, candidates].astype(np.float32) for r in range(n_runs)]
+    candidate_labels = train_labels[candidates]
+    for start in range(0, indices.size, int(chunk)):
+        block = indices[start:start + int(chunk)]
+        same_class = candidate_labels[None, :] == test_labels[block][:, None]
+        synced = np.ones((block.size, candidates.size), dtype=bool)
+        for r in range(n_runs):  # synchronized in runs 1..k: a running AND over the runs
+            synced &= _synced_block(train_runs[r], test_events_runs[r][:, block])
+            n_same = np.count_nonzero(synced & same_class, axis=1)
+            same[start:start + block.size, r] = n_same
+            different[start:start + block.size, r] = np.count_nonzero(synced, axis=1) - n_same
+    return same, different
+
+
+def at_least_runs_by_class(train_events_runs, test_events_runs, train_labels, test_labels,
+                           test_indices=None, chunk=256):
+    """Synchronization in at least m of the R runs (any m of them), split by class.
+
+    Same arguments as :func:`long_term_curves_by_class`. Returns (same, different), int64
+    arrays of shape (len(test_indices), R): entry [j, m-1] counts the training samples of test
+    sample j's class (of the other classes) synchronized with j in at least m runs, which is
+    ``long_term_sync(..., j, min_runs=m)`` split by class. Column R-1 is the long-term count.
+    """
+    train_events_runs, test_events_runs, train_labels, test_labels, indices = _check_by_class(
+        train_events_runs, test_events_runs, train_labels, test_labels, test_indices, chunk)
+    n_runs = train_events_runs.shape[0]
+    same = np.zeros((indices.size, n_runs), dtype=np.int64)
+    different = np.zeros_like(same)
+    # a training sample never forgotten in any run is never synchronized
+    candidates = np.flatnonzero(train_events_runs.any(axis=(0, 1)))
+    train_runs = [train_events_runs[r][:, candidates].astype(np.float32) for r in range(n_runs)]
+    candidate_labels = train_labels[candidates]
+    for start in range(0, indices.size, int(chunk)):
+        block = indices[start:start + int(chunk)]
+        same_class = candidate_labels[None, :] == test_labels[block][:, None]
+        n_synced_runs = np.zeros((block.size, candidates.size), dtype=np.int32)
+        for r in range(n_runs):
+            n_synced_runs += _synced_block(train_runs[r], test_events_runs[r][:, block])
+        for m in range(1, n_runs + 1):
+            synced = n_synced_runs >= m
+            n_same = np.count_nonzero(synced & same_class, axis=1)
+            same[start:start + block.size, m - 1] = n_same
+            different[start:start + block.size, m - 1] = np.count_nonzero(synced, axis=1) - n_same
+    return same, different

@@ -36,6 +36,7 @@ place (atomic on POSIX).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -125,8 +126,11 @@ def _atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(err.errno, f"disk full: no space left to write {path.name} in {path.parent}; "
+                                     "free space there or choose another cache directory") from err
         raise
 
 
@@ -220,6 +224,11 @@ class Cache:
 
     def save(self, key: str, trace: Trace) -> Path:
         return save(trace, self.trace_path(key))
+
+    def remove_temporary(self, key: str) -> None:
+        """Remove temporary files of ``key`` left by a process killed mid-write (call it holding the key's lock)."""
+        for tmp in self.root.glob(f".{key}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     def keys(self) -> list[str]:
         return sorted(p.name[: -len(".npz")] for p in self.root.glob("*.npz"))

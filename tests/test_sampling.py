@@ -231,3 +231,33 @@ def test_export_round_trip(tmp_path):
     assert list(table.columns) == ["position", "dataset_index"]
     np.testing.assert_array_equal(table["position"], indices)
     np.testing.assert_array_equal(table["dataset_index"], dataset_index[indices])
+
+
+# --- rays of the angular sectors ----------------------------------------------
+
+
+@pytest.mark.parametrize("scale", ["range", None, (4.0, 0.5)])
+def test_sector_rays_bound_the_angular_bins(scale):
+    rng = np.random.default_rng(12)
+    x = rng.uniform(0, 30, 300)
+    y = rng.uniform(0, 6, 300)
+    x[:2], y[:2] = (0.0, 30.0), (0.0, 6.0)  # fix the ranges and the centre (15, 0)
+    centre, ends = sampling.sector_rays(x, y, step_deg=18.0, scale=scale, length=1.0)
+    assert centre.tolist() == [15.0, 0.0] and ends.shape == (11, 2)
+    # a point between rays k and k + 1 (the midpoint of their ends, scaled short enough to stay
+    # inside the box of the data) falls in sector k
+    between = centre + 0.2 * ((ends[:-1] + ends[1:]) / 2 - centre) / (1.0 if scale == "range" else 6.0)
+    bins = sampling.angular_bins(np.r_[x, between[:, 0]], np.r_[y, between[:, 1]], step_deg=18.0, scale=scale)
+    assert bins[300:].tolist() == list(range(FIRST_SECTOR, FIRST_SECTOR + 10))
+    # the first and last rays lie on the zero-events axis
+    assert ends[0, 1] == 0.0 and ends[-1, 1] == pytest.approx(0.0, abs=1e-12)
+    assert ends[0, 0] > 15.0 > ends[-1, 0]
+
+
+def test_sector_rays_bad_inputs():
+    with pytest.raises(ValueError, match="step_deg"):
+        sampling.sector_rays([0, 1], [0, 1], step_deg=7.0)
+    with pytest.raises(ValueError, match="scale"):
+        sampling.sector_rays([0, 1], [0, 1], scale="log")
+    with pytest.raises(ValueError, match="1-D"):
+        sampling.sector_rays([], [])

@@ -133,3 +133,89 @@ def test_ranking_agreement_map_by_hand():
                              higher_is_better=False)["map"] == pytest.approx(13 / 18)
 
 
+
+
+# --- agreement of many runs, and of two distributions
+
+
+def test_mean_off_diagonal_interval_against_a_loop():
+    from regutils.stats import mean_off_diagonal_interval
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=60)
+    vectors = base + rng.normal(scale=0.7, size=(4, 60))
+    vectors[2] = np.round(vectors[2])  # ties for the ranks
+    n_boot, seed = 200, 4
+    idx = np.random.default_rng(seed).integers(0, 60, size=(n_boot, 60))
+    for method in ("pearson", "spearman"):
+        boot = [mean_off_diagonal(correlation_matrix(vectors[:, i], method=method)) for i in idx]
+        c = mean_off_diagonal_interval(vectors, method=method, n_boot=n_boot, seed=seed)
+        assert c.r == pytest.approx(mean_off_diagonal(correlation_matrix(vectors, method=method)))
+        assert (c.low, c.high) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=1e-12)
+        assert c.low < c.r < c.high and c.n == 60
+
+
+def test_mean_off_diagonal_interval_chunks_and_no_bootstrap(monkeypatch):
+    import regutils.stats as stats
+    rng = np.random.default_rng(9)
+    vectors = rng.normal(size=(3, 40)) + rng.normal(size=40)
+    whole = stats.mean_off_diagonal_interval(vectors, n_boot=100, seed=1)
+    monkeypatch.setattr(stats, "_BOOT_ELEMENTS", 3 * 40 * 6)  # 6 replicates per chunk
+    assert stats.mean_off_diagonal_interval(vectors, n_boot=100, seed=1) == whole
+    none = stats.mean_off_diagonal_interval(vectors, n_boot=0)
+    assert none.r == whole.r and np.isnan(none.low) and np.isnan(none.high)
+
+
+def test_histogram_pearson_by_hand():
+    from regutils.stats import histogram_pearson
+    # unit bins on 0..3; a: counts 1,2,3,4 of 10; b: counts 2,4,6,8 of 20 -> same shape
+    a = np.repeat([0, 1, 2, 3], [1, 2, 3, 4])
+    b = np.repeat([0, 1, 2, 3], [2, 4, 6, 8])
+    edges = np.arange(-0.5, 4.5)
+    assert histogram_pearson(a, b, bins=edges, n_boot=0).r == pytest.approx(1.0)
+    c = np.repeat([0, 1, 2, 3], [4, 3, 2, 1])
+    assert histogram_pearson(a, c, bins=edges, n_boot=0).r == pytest.approx(-1.0)
+    d = np.repeat([0, 1, 2, 3], [1, 3, 3, 1])  # densities .1 .2 .3 .4 vs .125 .375 .375 .125
+    ref = scipy.stats.pearsonr([0.1, 0.2, 0.3, 0.4], [0.125, 0.375, 0.375, 0.125]).statistic
+    r = histogram_pearson(a, d, bins=edges, n_boot=0)
+    assert r.r == pytest.approx(ref) and r.n == 4
+
+
+def test_histogram_pearson_bootstrap_against_numpy_histograms(monkeypatch):
+    import regutils.stats as stats
+    from regutils.stats import histogram_pearson
+    rng = np.random.default_rng(10)
+    a = rng.gamma(2.0, size=80)
+    b = rng.gamma(2.5, size=50)
+    n_boot, seed = 150, 3
+    edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=7)
+    draw = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):  # the same draws, in the same order, one replicate at a time
+        ia, ib = draw.integers(0, a.size, size=(1, a.size))[0], draw.integers(0, b.size, size=(1, b.size))[0]
+        ha = np.histogram(a[ia], bins=edges, density=True)[0]
+        hb = np.histogram(b[ib], bins=edges, density=True)[0]
+        boot.append(scipy.stats.pearsonr(ha, hb).statistic)
+    monkeypatch.setattr(stats, "_BOOT_ELEMENTS", 1)  # one replicate per chunk: the loop's order of draws
+    c = histogram_pearson(a, b, bins=7, n_boot=n_boot, seed=seed)
+    assert (c.low, c.high) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=1e-12)
+    assert c.r == pytest.approx(scipy.stats.pearsonr(np.histogram(a, edges, density=True)[0],
+                                                     np.histogram(b, edges, density=True)[0]).statistic)
+
+
+def test_histogram_pearson_bad_inputs():
+    from regutils.stats import histogram_pearson
+    with pytest.raises(ValueError, match="3 bins"):
+        histogram_pearson([0, 1], [0, 1], bins=2)
+    with pytest.raises(ValueError, match="non-empty"):
+        histogram_pearson([], [0, 1])
+    with pytest.warns(RuntimeWarning):
+        assert np.isnan(histogram_pearson([0, 1, 2, 3], [1, 2, 2, 3], bins=np.arange(-0.5, 4.5)).r)  # a is flat
+
+
+def test_correlation_matrix_constant_row_is_nan_even_with_rounding():
+    # 29.10130404 is not exact in binary: np.corrcoef alone leaves rounding noise for this row
+    rng = np.random.default_rng(0)
+    vectors = np.stack([np.full(50, 29.10130404), rng.normal(size=50), rng.normal(size=50)])
+    m = correlation_matrix(vectors)
+    assert np.isnan(m[0]).all() and np.isnan(m[:, 0]).all()
+    assert m[1, 1] == pytest.approx(1.0) and np.isfinite(m[1, 2])

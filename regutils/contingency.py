@@ -1,0 +1,126 @@
+"""Shallow vs deep: a fully trained shallow model against a deep model's correctness, epoch by epoch.
+
+After Mangalam & Prabhu (2019): a shallow model M (e.g. logistic regression,
+an SVM or a random forest from :func:`regutils.algorithms.sklearn_zoo`) is
+fitted once on the flattened training images; its correctness on each test
+sample is fixed. The deep model D's correctness changes with the epoch t. The
+2x2 contingency of the two, per epoch, says whether D learns first what M can
+learn.
+
+Usage::
+
+    from regutils import algorithms, contingency
+    zoo = algorithms.sklearn_zoo(seed=0)
+    m_ok = algorithms.per_sample_correct(zoo["logistic regression"], x_tr, y_tr, x_te, y_te)  # bool (N,)
+    counts = contingency.contingency_counts(m_ok, trace.test_correct)  # one row per (run,) epoch
+    table = contingency.ratios(counts)                                 # adds R_plus, R_minus, R_pm
+    idx, wrong = contingency.shallow_only(m_ok, trace.test_correct[:, -1])
+    contingency.first_learned_by_group(m_ok, trace.test_correct)  # {"M right": 1.4, "M wrong": 3.2}
+
+Definitions (a = M correct, b = D correct at the end of epoch t):
+
+* ``T_ab(t) = #{i : M_i = a and D_i^t = b}``, so T10 counts the samples M
+  gets right and D gets wrong; T00 + T01 + T10 + T11 = N at every epoch.
+* ``R_plus(t) = T11 / (T10 + T11)``: share of the M-correct ("shallow
+  learnable") samples that D gets right.
+* ``R_minus(t) = T01 / (T00 + T01)``: share of the M-wrong samples that D
+  gets right.
+* ``R_pm(t) = R_plus(t) - R_minus(t)``: how much D favours the shallow
+  learnable samples; positive when D learns them first.
+
+A ratio whose denominator is 0 (M right on every sample, or on none) is nan.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import measures
+
+COUNTS = ("T00", "T01", "T10", "T11")
+
+
+def _as_bool(a, name):
+    a = np.asarray(a)
+    if a.dtype != bool:
+        if not np.issubdtype(a.dtype, np.integer) or ((a != 0) & (a != 1)).any():
+            raise ValueError(f"{name} must be bool or 0/1 integers")
+        a = a.astype(bool)
+    return a
+
+
+def contingency_counts(shallow_correct, deep_correct) -> pd.DataFrame:
+    """Contingency counts T00, T01, T10, T11 of M (fixed) against D at every epoch.
+
+    shallow_correct: bool (N,). deep_correct: bool (T, N), or (R, T, N) for R
+    runs of D. Returns one row per epoch (and run): columns ``run`` (only for
+    3-D input), ``epoch`` (1..T) and T00, T01, T10, T11 (int64).
+    """
+    m = _as_bool(shallow_correct, "shallow_correct")
+    d = _as_bool(deep_correct, "deep_correct")
+    if m.ndim != 1:
+        raise ValueError(f"shallow_correct must be 1-D (N,), got shape {m.shape}")
+    if d.ndim not in (2, 3) or d.shape[-1] != m.shape[0]:
+        raise ValueError(f"deep_correct must have shape (T, N) or (R, T, N) with N = {m.shape[0]}, got {d.shape}")
+    t11 = np.count_nonzero(d & m, axis=-1)
+    t01 = np.count_nonzero(d & ~m, axis=-1)
+    t10 = np.count_nonzero(m) - t11
+    t00 = np.count_nonzero(~m) - t01
+    runs, epochs = (1, *d.shape[-2:-1]) if d.ndim == 2 else d.shape[:2]
+    table = pd.DataFrame({"run": np.repeat(np.arange(runs), epochs), "epoch": np.tile(np.arange(1, epochs + 1), runs)})
+    for name, counts in zip(COUNTS, (t00, t01, t10, t11)):
+        table[name] = counts.ravel().astype(np.int64)
+    return table if d.ndim == 3 else table.drop(columns="run")
+
+
+def ratios(counts: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``counts`` with R_plus, R_minus and R_pm added (nan for an empty denominator)."""
+    missing = set(COUNTS) - set(counts.columns)
+    if missing:
+        raise ValueError(f"counts lacks the columns {sorted(missing)}; pass the output of contingency_counts")
+    out = counts.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["R_plus"] = out["T11"] / (out["T10"] + out["T11"]).replace(0, np.nan)
+        out["R_minus"] = out["T01"] / (out["T00"] + out["T01"]).replace(0, np.nan)
+    out["R_pm"] = out["R_plus"] - out["R_minus"]
+    return out
+
+
+def shallow_only(shallow_correct, deep_final_correct):
+    """Samples M gets right and D gets wrong at the end of training.
+
+    deep_final_correct: bool (N,) for one run of D, or (R, N) for R runs.
+    Returns ``(indices, wrong_fraction)``: the M-correct samples that D gets
+    wrong in at least one run, and the fraction of runs in which it does,
+    sorted by that fraction (highest first, ties by index).
+    """
+    m = _as_bool(shallow_correct, "shallow_correct")
+    d = _as_bool(deep_final_correct, "deep_final_correct")
+    if m.ndim != 1:
+        raise ValueError(f"shallow_correct must be 1-D (N,), got shape {m.shape}")
+    if d.ndim not in (1, 2) or d.shape[-1] != m.shape[0]:
+        raise ValueError(f"deep_final_correct must have shape (N,) or (R, N) with N = {m.shape[0]}, got {d.shape}")
+    wrong = (~d).reshape(-1, m.shape[0]).mean(axis=0)
+    indices = np.flatnonzero(m & (wrong > 0))
+    order = np.argsort(-wrong[indices], kind="stable")
+    return indices[order], wrong[indices[order]]
+
+
+def first_learned_by_group(shallow_correct, deep_correct) -> dict:
+    """When D learns the samples M gets right, and when the others: mean first-learned epoch of each group.
+
+    Only the samples D classifies correctly after its last epoch count (a sample D never learns has no
+    learning epoch, and counting it would mix final difficulty into the order). deep_correct: bool (T, N)
+    or (R, T, N); runs are pooled. Returns ``{"M right": mean, "M wrong": mean}`` (nan for an empty group).
+    """
+    m = _as_bool(shallow_correct, "shallow_correct")
+    d = _as_bool(deep_correct, "deep_correct")
+    if m.ndim != 1 or d.ndim not in (2, 3) or d.shape[-1] != m.shape[0]:
+        raise ValueError(f"need shallow_correct (N,) and deep_correct (T, N) or (R, T, N), got {m.shape} and {d.shape}")
+    first = measures.first_learned_epoch(d).reshape(-1, m.shape[0])
+    learned = d[..., -1, :].reshape(-1, m.shape[0])
+    out = {}
+    for name, group in (("M right", m), ("M wrong", ~m)):
+        mask = learned & group
+        out[name] = float(first[mask].mean()) if mask.any() else float("nan")
+    return out

@@ -1,0 +1,418 @@
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from regutils import models
+from regutils import train as train_module
+from regutils.data import DataConfig, load
+from regutils.trace import ARRAYS, Cache, TraceError
+from regutils.train import (RunConfig, _batches, evaluate, get_run, get_runs, inference_copy, load_checkpoint,
+                            load_for, run_key, train)
+
+REPO = Path(__file__).resolve().parents[1]
+CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset.npz"
+SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # one thread: no oversubscription on a shared machine, and the same kernels in the subprocess
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def assert_same_record(a, b):
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for column in ("loss", "train_acc", "test_acc", "lr"):
+        np.testing.assert_array_equal(a.history[column], b.history[column], err_msg=column)
+
+
+# --- the per-epoch record
+
+
+def reference_evaluation(model, x, y):
+    """Correctness, label probability and top-two margin of each sample, from a plain loop."""
+    model.eval()
+    with torch.no_grad():
+        logits = model(x).double().numpy()
+    correct, prob, margin = [], [], []
+    for row, label in zip(logits, y.numpy()):
+        correct.append(int(np.argmax(row)) == label)
+        prob.append(np.exp(row[label] - row.max()) / np.exp(row - row.max()).sum())
+        top = np.sort(row)
+        margin.append(top[-1] - top[-2])
+    return np.array(correct), np.array(prob), np.array(margin)
+
+
+def test_epoch_record_equals_reevaluated_checkpoints(tmp_path, monkeypatch):
+    save_checkpoint = train_module._save_checkpoint
+
+    def save_and_keep_a_copy(path, state):
+        save_checkpoint(path, state)
+        shutil.copyfile(path, tmp_path / f"epoch{state['epoch']}.pt")
+
+    monkeypatch.setattr(train_module, "_save_checkpoint", save_and_keep_a_copy)
+    config = RunConfig(DataConfig("digits", train_size=600, test_size=200), arch="small_cnn", epochs=3, batch_size=64)
+    trace = train(config, checkpoint=tmp_path / "run.ckpt.pt", progress=False)
+    data = load_for(config.data, config.arch)
+    assert (trace.train_prob[0] != trace.train_prob[1]).any()  # the epochs do differ
+
+    for epoch in (1, 2):
+        state = load_checkpoint(tmp_path / f"epoch{epoch}.pt")
+        assert state["epoch"] == epoch
+        model = models.build(config.arch, 1, 10)
+        model.load_state_dict(state["model"])
+        for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+            correct, prob, margin = reference_evaluation(model, x, y)
+            recorded = getattr(trace, f"{split}_correct")[epoch - 1]
+            # only a float tie (top-two logits within rounding) may flip a bit
+            assert not (recorded != correct)[margin > 1e-4].any()
+            np.testing.assert_allclose(getattr(trace, f"{split}_prob")[epoch - 1], prob, atol=6e-4)
+            assert trace.history[f"{split}_acc"][epoch - 1] == recorded.mean()
+            np.testing.assert_array_equal(state["rec"][f"{split}_correct"], getattr(trace, f"{split}_correct")[:epoch])
+
+
+# --- the per-minibatch record
+
+
+def expected_batch_sizes(n, batch_size):
+    full, rest = divmod(n, batch_size)
+    if rest == 1 and full:
+        return [batch_size] * (full - 1) + [batch_size + 1]
+    return [batch_size] * full + ([rest] if rest else [])
+
+
+def test_batches_merge_a_last_batch_of_one():
+    assert [len(c) for c in _batches(torch.arange(257), 64)] == [64, 64, 64, 65]
+    assert [len(c) for c in _batches(torch.arange(256), 64)] == [64] * 4
+    assert [len(c) for c in _batches(torch.arange(129), 128)] == [129]
+    assert [len(c) for c in _batches(torch.arange(1), 128)] == [1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 400), batch_size=st.integers(1, 130))
+def test_batches_property(n, batch_size):
+    order = torch.randperm(n)
+    chunks = _batches(order, batch_size)
+    assert torch.equal(torch.cat(chunks), order)
+    assert [len(c) for c in chunks] == expected_batch_sizes(n, batch_size)
+    assert n == 1 or batch_size == 1 or min(len(c) for c in chunks) >= 2
+
+
+def test_batch_record_holds_each_sample_once_per_epoch(monkeypatch):
+    batches, train_mode_predictions = [], []
+    real_batches, real_build = train_module._batches, models.build
+
+    def spy_batches(order, batch_size):
+        chunks = real_batches(order, batch_size)
+        batches.append([c.clone() for c in chunks])
+        return chunks
+
+    def spy_build(*args):
+        net = real_build(*args)
+        net.register_forward_hook(
+            lambda mod, inp, out: train_mode_predictions.append(out.argmax(1)) if mod.training else None)
+        return net
+
+    monkeypatch.setattr(train_module, "_batches", spy_batches)
+    monkeypatch.setattr(models, "build", spy_build)
+    config = RunConfig(DataConfig("digits", train_size=257, test_size=50), arch="mlp", epochs=3, batch_size=64)
+    trace = train(config, progress=False)
+    y = load_for(config.data, config.arch).y_train
+
+    assert len(batches) == 3 and len(train_mode_predictions) == 12
+    assert trace.batch_step.shape == trace.batch_correct.shape == (3, 257)
+    for epoch, chunks in enumerate(batches):
+        assert [len(c) for c in chunks] == [64, 64, 64, 65]
+        assert torch.equal(torch.cat(chunks).sort().values, torch.arange(257))  # each sample once
+        steps = trace.batch_step[epoch]
+        np.testing.assert_array_equal(np.unique(steps), np.arange(4 * epoch, 4 * epoch + 4))
+        np.testing.assert_array_equal(np.bincount(steps - 4 * epoch), [64, 64, 64, 65])
+        for j, idx in enumerate(chunks):
+            step = 4 * epoch + j
+            np.testing.assert_array_equal(np.flatnonzero(steps == step), np.sort(idx.numpy()))
+            np.testing.assert_array_equal(trace.batch_correct[epoch, idx], train_mode_predictions[step] == y[idx])
+    assert 0 < trace.batch_correct.mean() < 1
+
+
+def test_untracked_records_are_empty():
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=2, batch_size=50)
+    trace = train(config, track_epochs=False, track_batches=False, progress=False)
+    assert not trace.train_correct.any() and not trace.batch_correct.any() and (trace.batch_step == -1).all()
+    assert trace.history["loss"][-1] < trace.history["loss"][0]
+
+
+# --- resuming
+
+
+RESUMABLE = RunConfig(DataConfig("digits", augment=True, train_size=300, test_size=100), arch="mlp",
+                      epochs=5, batch_size=32, schedule="cosine", seed=3)
+
+KILLABLE = """
+import sys, time, torch
+torch.set_num_threads(1)
+from regutils import train
+from regutils.data import DataConfig, load
+from regutils.train import RunConfig
+from regutils.trace import Cache
+save_checkpoint = train._save_checkpoint
+def save_then_pause(path, state):  # a pause after each checkpoint, so the kill lands between epochs too
+    save_checkpoint(path, state)
+    time.sleep(0.3)
+train._save_checkpoint = save_then_pause
+train.get_run(eval(sys.argv[2]), cache=Cache(sys.argv[1]), progress=False)
+"""
+
+
+def test_killed_run_resumes_to_the_same_trace(tmp_path):
+    killed_cache, clean_cache = Cache(tmp_path / "killed"), Cache(tmp_path / "clean")
+    checkpoint = killed_cache.checkpoint_path(run_key(RESUMABLE))
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, str(killed_cache.root), repr(RESUMABLE)], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while not (checkpoint.is_file() and load_checkpoint(checkpoint)["epoch"] >= 2):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no checkpoint of epoch 2 within 120 s"
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = load_checkpoint(checkpoint)["epoch"]
+    assert 2 <= killed_at < RESUMABLE.epochs and not killed_cache.has(run_key(RESUMABLE))
+
+    resumed = get_run(RESUMABLE, cache=killed_cache, progress=False)
+    assert resumed.meta["resumed_from_epoch"] == killed_at
+    uninterrupted = get_run(RESUMABLE, cache=clean_cache, progress=False)
+    assert uninterrupted.meta["resumed_from_epoch"] == 0
+    assert_same_record(resumed, uninterrupted)
+    assert not checkpoint.exists() and list(killed_cache.root.glob("*.tmp")) == []
+
+
+def test_corrupt_checkpoint_is_ignored(tmp_path):
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=2, batch_size=50)
+    path = tmp_path / "run.ckpt.pt"
+    train(replace(config, epochs=1), checkpoint=path, progress=False)
+    blob = bytearray(path.read_bytes())
+    blob[-100] ^= 0xFF
+    path.write_bytes(bytes(blob))
+    with pytest.raises(TraceError, match="checksum"):
+        load_checkpoint(path)
+    with pytest.warns(UserWarning, match="unusable checkpoint"):
+        trace = train(config, checkpoint=path, progress=False)
+    assert trace.meta["resumed_from_epoch"] == 0
+    assert_same_record(trace, train(config, progress=False))
+
+
+# --- bad input
+
+
+def write_npz(path, x_train=None, y_train=None, x_test=None, y_test=None, drop=(), **extra):
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), "y_train": np.arange(20) % 10,
+              "x_test": rng.integers(0, 256, (10, 8, 8), dtype=np.uint8), "y_test": np.arange(10) % 10}
+    given_arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test, **extra}
+    arrays.update({k: v for k, v in given_arrays.items() if v is not None})
+    np.savez(path, **{k: v for k, v in arrays.items() if k not in drop})
+    return str(path)
+
+
+BAD = {
+    "unknown dataset": (lambda p: RunConfig(DataConfig("mnist")), r"dataset='mnist' is unknown"),
+    "npz without path": (lambda p: RunConfig(DataConfig("npz")), "needs path="),
+    "npz file missing": (lambda p: RunConfig(DataConfig("npz", path=str(p / "absent.npz"))), "does not exist"),
+    "npz keys missing": (lambda p: RunConfig(DataConfig("npz", path=write_npz(p / "a.npz", drop=("y_test",)))),
+                         r"missing arrays \['y_test'\]"),
+    "image channels": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", x_train=np.zeros((20, 8, 8, 2), np.uint8)))), r"x_train has shape \(20, 8, 8, 2\)"),
+    "flat images": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", x_test=np.zeros((10, 64), np.uint8)))), r"x_test has shape \(10, 64\)"),
+    "train and test sizes differ": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", x_test=np.zeros((10, 9, 9), np.uint8)))), "differ in shape"),
+    "label count": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", y_train=np.arange(19) % 10))), r"y_train has shape \(19,\)"),
+    "non-integer labels": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", y_train=np.arange(20) % 10 + 0.0))), "y_train has dtype float64; expected integers"),
+    "label out of range": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", y_test=np.arange(10) + 1, classes=np.array(list("abcdefghij"))))),
+        r"y_test holds labels outside 0..9 \(min 1, max 10\)"),
+    "negative label": (lambda p: RunConfig(DataConfig("npz", path=write_npz(
+        p / "a.npz", y_train=np.arange(20) % 10 - 1))), r"y_train holds labels outside .*min -1"),
+    "label noise above 1": (lambda p: RunConfig(DataConfig("digits", label_noise=1.5)), "label_noise=1.5"),
+    "label noise below 0": (lambda p: RunConfig(DataConfig("digits", label_noise=-0.1)), "label_noise=-0.1"),
+    "train size 0": (lambda p: RunConfig(DataConfig("digits", train_size=0)), "train_size=0"),
+    "test size negative": (lambda p: RunConfig(DataConfig("digits", test_size=-5)), "test_size=-5"),
+    "train size too large": (lambda p: RunConfig(DataConfig("digits", train_size=2000)),
+                             "train_size=2000 exceeds the 1347"),
+    "test size too large": (lambda p: RunConfig(DataConfig("digits", test_size=451)), "test_size=451 exceeds the 450"),
+    "unknown arch": (lambda p: RunConfig(arch="resnet7"), "arch='resnet7' is unknown; allowed: resnet20"),
+    "unknown optimizer": (lambda p: RunConfig(optimizer="rmsprop"), "optimizer='rmsprop' is unknown"),
+    "unknown schedule": (lambda p: RunConfig(schedule="step"), "schedule='step' is unknown"),
+    "zero epochs": (lambda p: RunConfig(epochs=0), "epochs=0 must be a positive integer"),
+    "negative epochs": (lambda p: RunConfig(epochs=-3), "epochs=-3"),
+    "fractional epochs": (lambda p: RunConfig(epochs=2.5), "epochs=2.5"),
+    "zero batch size": (lambda p: RunConfig(batch_size=0), "batch_size=0"),
+    "negative lr": (lambda p: RunConfig(lr=-0.1), "lr=-0.1"),
+    "momentum 1": (lambda p: RunConfig(momentum=1.0), "momentum=1.0"),
+    "negative weight decay": (lambda p: RunConfig(weight_decay=-1e-4), "weight_decay=-0.0001"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_raises_before_training(case, tmp_path, monkeypatch):
+    build = mock.Mock(side_effect=AssertionError("a model was built"))
+    monkeypatch.setattr(models, "build", build)
+    make_config, message = BAD[case]
+    config = make_config(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        get_run(config, cache=Cache(tmp_path / "cache"), progress=False)
+    with pytest.raises(ValueError, match=message):
+        train(config, progress=False)
+    build.assert_not_called()
+    assert not list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_runs_must_be_positive():
+    with pytest.raises(ValueError, match="runs=0"):
+        get_runs(RunConfig(), runs=0)
+
+
+# --- the cache
+
+
+def test_cache_hit_trains_nothing(tmp_path, monkeypatch):
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=2, batch_size=50)
+    cache = Cache(tmp_path)
+    first = get_run(config, cache=cache, progress=False)
+    assert cache.keys() == [run_key(config)] and not cache.checkpoint_path(run_key(config)).exists()
+
+    trained = []
+
+    def refuse(config, *args, **kwargs):
+        trained.append(config.seed)
+        raise AssertionError(f"trained seed {config.seed}")
+
+    monkeypatch.setattr(train_module, "train", refuse)
+    assert_same_record(get_run(config, cache=cache, progress=False), first)
+    assert run_key(replace(config, seed=1)) != run_key(config)
+    with pytest.raises(AssertionError, match="trained seed 1"):
+        get_runs(config, runs=2, cache=cache, progress=False)
+    assert trained == [1]  # seed 0 came from the cache
+
+
+def test_get_runs_stacks_seeds(tmp_path):
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=2, batch_size=50, seed=4)
+    runs = get_runs(config, runs=2, cache=Cache(tmp_path), progress=False)
+    assert runs.train_correct.shape == (2, 2, 200) and runs.test_prob.shape == (2, 2, 60)
+    assert [m["config"]["seed"] for m in runs.meta["runs"]] == [4, 5]
+    assert_same_record(runs.run(1), get_run(replace(config, seed=5), cache=Cache(tmp_path), progress=False))
+    assert not np.array_equal(runs.train_prob[0], runs.train_prob[1])
+
+
+def test_key_holds_the_data_not_its_location(tmp_path):
+    same_a, same_b = write_npz(tmp_path / "a.npz"), write_npz(tmp_path / "b.npz")
+    other = write_npz(tmp_path / "c.npz", y_train=(np.arange(20) + 1) % 10)
+    key = run_key(RunConfig(DataConfig("npz", path=same_a), arch="mlp"))
+    assert key == run_key(RunConfig(DataConfig("npz", path=same_b), arch="mlp"))
+    assert key != run_key(RunConfig(DataConfig("npz", path=other), arch="mlp"))
+    assert key != run_key(RunConfig(DataConfig("npz", path=same_a), arch="mlp", lr=0.05))
+
+
+# --- evaluation
+
+
+def plain_evaluation(model, x, y, batch_size=1000):
+    """The straightforward eval pass: batches in order, full softmax."""
+    model.eval()
+    correct, prob = [], []
+    with torch.no_grad():
+        for start in range(0, len(y), batch_size):
+            logits = model(x[start:start + batch_size])
+            yb = y[start:start + batch_size]
+            correct.append(logits.argmax(1) == yb)
+            prob.append(logits.softmax(1).gather(1, yb[:, None]).squeeze(1))
+    return torch.cat(correct).numpy(), torch.cat(prob).numpy()
+
+
+@pytest.mark.parametrize("arch", ["small_cnn", "mlp", "resnet20"])
+def test_fast_evaluation_gives_the_plain_correctness_bits(arch):
+    torch.manual_seed(0)
+    data = load(DataConfig("digits", train_size=200, test_size=50), image_size=min(models.input_size(arch), 16))
+    model = models.build(arch, 1, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.train()
+    for idx in _batches(torch.randperm(200), 40):  # a few steps: BatchNorm statistics and confident logits
+        loss = torch.nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    expected_correct, expected_prob = plain_evaluation(model, data.x_train, data.y_train)
+    assert 0 < expected_correct.mean() < 1
+    for net, channels_last in ((model, False), (inference_copy(model), True)):
+        correct, prob = evaluate(net, data.x_train, data.y_train, batch_size=64, channels_last=channels_last)
+        assert correct.dtype == torch.bool and prob.dtype == torch.float16
+        np.testing.assert_array_equal(correct.numpy(), expected_correct)
+        np.testing.assert_allclose(prob.numpy(), expected_prob, atol=6e-4)
+
+
+# BatchNorm layers left after folding. Every one follows a conv except in the Wide ResNet's pre-activation
+# blocks: there the second BatchNorm of each of the 6 blocks folds, and the first block's first folds into
+# the stem conv (its only reader, as that block's shortcut reads the pre-activated input).
+UNFOLDED = {"resnet20": lambda n: 0, "mobilenet": lambda n: 0, "nin": lambda n: 0, "wrn16_8": lambda n: n - 7}
+
+
+@pytest.mark.parametrize("arch", list(UNFOLDED))
+def test_inference_copy_folds_batchnorm_and_keeps_the_function(arch):
+    torch.manual_seed(0)
+    model = models.build(arch, 3, 10)
+    batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in batchnorms:  # non-trivial statistics
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    net = inference_copy(model)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == UNFOLDED[arch](len(batchnorms))
+    x = torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x).numpy(), model.eval()(x).numpy(), rtol=1e-4, atol=1e-4)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # the original is untouched
+
+
+# --- a real run
+
+
+@pytest.mark.skipif(not CIFAR_SUBSET.is_file(), reason="the CIFAR-10 subset is not in shared/data")
+def test_real_run_on_the_cifar10_subset(tmp_path):
+    config = RunConfig(DataConfig("npz", path=str(CIFAR_SUBSET), train_size=500, test_size=200), arch="lenet",
+                       epochs=3, batch_size=50, lr=0.02, schedule="constant")
+    trace = get_run(config, cache=Cache(tmp_path), progress=False)
+    data = load_for(config.data, config.arch)
+    assert trace.train_correct.shape == trace.batch_correct.shape == (3, 500)
+    assert trace.test_correct.shape == trace.test_prob.shape == (3, 200)
+    with np.load(CIFAR_SUBSET) as z:
+        for split, size in (("train", 500), ("test", 200)):
+            index, source_index = getattr(trace, f"index_{split}"), z[f"index_{split}"]
+            row_of = {i: row for row, i in enumerate(source_index)}
+            rows = [row_of[i] for i in index]  # KeyError: an index the file does not hold
+            assert len(set(rows)) == size
+            np.testing.assert_array_equal(getattr(trace, f"y_{split}"), z[f"y_{split}"][rows])
+            np.testing.assert_array_equal(getattr(data, f"images_{split}"), z[f"x_{split}"][rows])
+            share = np.bincount(z[f"y_{split}"], minlength=10) * size / len(source_index)
+            assert np.abs(np.bincount(getattr(trace, f"y_{split}"), minlength=10) - share).max() <= 1
+        assert trace.meta["classes"] == list(z["classes"])
+    assert data.x_train.shape == (500, 3, 32, 32) and data.augment
+    assert trace.history["loss"][-1] < trace.history["loss"][0]
+    assert trace.history["test_acc"][-1] > 0.15  # chance is 0.1
