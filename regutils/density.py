@@ -18,7 +18,8 @@ from scipy.spatial import cKDTree
 RADIUS_DIVISIONS = 30
 
 
-def _as_plane(x, y):
+def as_plane(x, y):
+    """x and y as float64 1-D arrays of one length (ValueError otherwise)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape:
@@ -32,7 +33,7 @@ def default_radius(x, y):
     Returns 1.0 when both ranges are 0 (all points coincide), so the density
     stays defined.
     """
-    x, y = _as_plane(x, y)
+    x, y = as_plane(x, y)
     if x.size == 0:
         raise ValueError("x and y must hold at least one point")
     dx = (x.max() - x.min()) / RADIUS_DIVISIONS
@@ -47,7 +48,7 @@ def density(x, y, r=None):
     x, y: (N,) coordinates. r: radius > 0, or None for :func:`default_radius`.
     Returns float64 (N,).
     """
-    x, y = _as_plane(x, y)
+    x, y = as_plane(x, y)
     if r is None:
         r = default_radius(x, y)
     elif not r > 0:

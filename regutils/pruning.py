@@ -31,14 +31,6 @@ PAPER_RADIUS = 1.0
 COLUMNS = ["strategy", "radius", "fraction", "kept", "test_acc", "test_acc_std", "train_seconds"]
 
 
-def _plane(cbtl, events):
-    cbtl = np.asarray(cbtl, dtype=np.float64)
-    events = np.asarray(events, dtype=np.float64)
-    if cbtl.ndim != 1 or cbtl.shape != events.shape:
-        raise ValueError(f"cbtl and events must be 1-D of one length, got shapes {cbtl.shape} and {events.shape}")
-    return cbtl, events
-
-
 def kept_indices(strategy, fraction, *, cbtl, events, radius=PAPER_RADIUS, forgetting=None, labels=None, seed=0):
     """Sorted int64 positions kept after removing ``fraction`` of the training set by ``strategy``.
 
@@ -47,7 +39,7 @@ def kept_indices(strategy, fraction, *, cbtl, events, radius=PAPER_RADIUS, forge
     with Toneva et al.'s never-learned convention); None uses ``events``.
     labels: remove the fraction from each class (see :func:`sampling.prune`).
     """
-    cbtl, events = _plane(cbtl, events)
+    cbtl, events = density.as_plane(cbtl, events)
     d = density.density(cbtl, events, radius) if strategy == "density" else None
     return sampling.prune(fraction, strategy, density=d, cbtl=cbtl, events=events if forgetting is None else forgetting,
                           labels=labels, seed=seed)
@@ -128,7 +120,7 @@ def removal_map(cbtl, events, kept) -> pd.DataFrame:
     point; this is what a plot of "what was removed" can show. Columns: cbtl,
     events, samples, removed_share; rows sorted by (cbtl, events).
     """
-    cbtl, events = _plane(cbtl, events)
+    cbtl, events = density.as_plane(cbtl, events)
     kept = np.asarray(kept, dtype=np.int64)
     if kept.size and (kept.min() < 0 or kept.max() >= len(cbtl)):
         raise ValueError(f"kept must hold positions in 0..{len(cbtl) - 1}")

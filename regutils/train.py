@@ -176,10 +176,11 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_siz
              channels_last: bool = False, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode correctness (bool) and label probability (float16) of every sample.
 
-    ``batch_size`` None: 256 on the CPU, where activations of small batches stay in cache
-    (1.5x faster than 1000 for ResNet-20 on 32x32), 1000 on a GPU.
+    ``batch_size`` None: on the CPU 2**16 pixels per batch (64 images of 32x32, 1024 of 8x8), whose
+    activations stay in cache (ResNet-20 runs 1.9x faster than with 1024 images of 32x32); 1024 on a GPU.
     """
-    batch_size = batch_size or (256 if x.device.type == "cpu" else 1000)
+    if batch_size is None:
+        batch_size = min(1024, max(16, 2**16 // x[0, 0].numel())) if x.device.type == "cpu" else 1024
     model.eval()
     correct = torch.empty(len(y), dtype=torch.bool, device=y.device)
     prob = torch.empty(len(y), dtype=torch.float16, device=y.device)

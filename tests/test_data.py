@@ -190,7 +190,8 @@ def test_npz_grey_and_float_inputs(tmp_path, colour_images):
     as_float = write_npz(tmp_path / "f.npz", x_tr / 255, y_tr, x_te / 255, y_te)
     data = load(DataConfig("npz", path=str(as_float)))
     np.testing.assert_array_equal(data.images_train, x_tr)
-    assert data.fingerprint == load(DataConfig("npz", path=str(write_npz(tmp_path / "u.npz", *colour_images)))).fingerprint
+    as_uint8 = write_npz(tmp_path / "u.npz", *colour_images)
+    assert data.fingerprint == load(DataConfig("npz", path=str(as_uint8))).fingerprint
 
 
 def test_config_key_leaves_out_the_location():

@@ -397,11 +397,11 @@ def test_inference_copy_folds_batchnorm_and_keeps_the_function(arch):
 @pytest.mark.skipif(not CIFAR_SUBSET.is_file(), reason="the CIFAR-10 subset is not in shared/data")
 def test_real_run_on_the_cifar10_subset(tmp_path):
     config = RunConfig(DataConfig("npz", path=str(CIFAR_SUBSET), train_size=500, test_size=200), arch="lenet",
-                       epochs=3, batch_size=50, lr=0.02, schedule="constant")
+                       epochs=5, batch_size=25, optimizer="adam", schedule="constant")
     trace = get_run(config, cache=Cache(tmp_path), progress=False)
     data = load_for(config.data, config.arch)
-    assert trace.train_correct.shape == trace.batch_correct.shape == (3, 500)
-    assert trace.test_correct.shape == trace.test_prob.shape == (3, 200)
+    assert trace.train_correct.shape == trace.batch_correct.shape == (5, 500)
+    assert trace.test_correct.shape == trace.test_prob.shape == (5, 200)
     with np.load(CIFAR_SUBSET) as z:
         for split, size in (("train", 500), ("test", 200)):
             index, source_index = getattr(trace, f"index_{split}"), z[f"index_{split}"]
@@ -415,4 +415,4 @@ def test_real_run_on_the_cifar10_subset(tmp_path):
         assert trace.meta["classes"] == list(z["classes"])
     assert data.x_train.shape == (500, 3, 32, 32) and data.augment
     assert trace.history["loss"][-1] < trace.history["loss"][0]
-    assert trace.history["test_acc"][-1] > 0.15  # chance is 0.1
+    assert trace.history["test_acc"][-1] > 0.15  # chance is 0.1; seeds 0-4 reach 0.265-0.31
