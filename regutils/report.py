@@ -51,13 +51,17 @@ class Scorecard:
                           "setting": setting or self.setting})
         return self
 
-    def table(self, write: bool = True) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=COLUMNS)
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    def table(self, write: bool = True):
+        """The rows for the page (a Styler: full text, no index); ``write`` also saves the chapter's CSV."""
+        df = self.frame()
         if write:
             out = scorecard_dir()
             out.mkdir(parents=True, exist_ok=True)
             df.to_csv(out / f"{self.chapter}.csv", index=False)
-        return df.drop(columns="chapter")
+        return df.drop(columns="chapter").style.hide(axis="index")
 
 
 def collect(directory: str | os.PathLike, order: list[str]) -> pd.DataFrame:

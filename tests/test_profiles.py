@@ -1,0 +1,59 @@
+import pytest
+
+from regutils.profiles import PROFILES, Settings, settings
+from regutils.train import PAPER_MILESTONES
+
+
+def test_every_profile_builds_a_valid_run_config():
+    for name in PROFILES:
+        s = settings(name)
+        config = s.run_config()
+        assert config.arch == s.arch and config.epochs == s.epochs and config.data.dataset == s.dataset
+
+
+def test_none_means_the_profile_value_and_anything_else_overrides():
+    base = settings("smoke")
+    s = settings("smoke", arch=None, runs=5, archs=["mlp", "lenet"])
+    assert s.arch == base.arch and s.runs == 5
+    assert s.archs == ("mlp", "lenet")  # papermill passes lists; settings keep tuples (hashable)
+
+
+def test_run_config_changes_apply_and_are_validated():
+    s = settings("default")
+    assert s.run_config(arch="mlp", seed=7).arch == "mlp"
+    with pytest.raises(ValueError, match="arch"):
+        s.run_config(arch="nope")
+
+
+def test_paper_profile_is_the_papers_protocol():
+    s = settings("paper")
+    config = s.run_config()
+    assert (s.dataset, s.arch, s.epochs, s.runs) == ("cifar10", "resnet110", 200, 10)
+    assert config.learning_rate == 0.1 and config.lr_milestones == [81, 122]
+    assert [round(f * 200) for f in PAPER_MILESTONES] == [81, 122]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"profile": "huge"}, "profile"),
+    ({"runs": 0}, "runs"),
+    ({"epochs": -3}, "epochs"),
+    ({"batch_size": True}, "batch_size"),
+    ({"archs": ("mlp", "nope")}, "arch"),
+    ({"optimizers": ("sgd", "rmsprop")}, "optimizer"),
+    ({"prune_fractions": (0.2, 1.5)}, "prune_fractions"),
+    ({"prune_radii": (0.0,)}, "prune_radii"),
+    ({"subset_n": (5, -1)}, "subset_n"),
+    ({"dataset": "mnist"}, "dataset"),
+    ({"dataset": "npz", "data_path": None}, "data_path"),
+    ({"colour": "red"}, "colour"),
+])
+def test_bad_settings_name_the_parameter(kwargs, message):
+    profile = kwargs.pop("profile", "default")
+    with pytest.raises(ValueError, match=message):
+        settings(profile, **kwargs)
+
+
+def test_describe_names_data_arch_and_size():
+    text = settings("smoke").describe()
+    assert "digits" in text and "mlp" in text and "smoke" in text
+    assert isinstance(settings("default"), Settings)
