@@ -96,13 +96,13 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     os.environ.setdefault("REGUTILS_PROGRESS", "0")
     seconds_file = root / "book" / "generated" / "seconds.json"
     seconds = json.loads(seconds_file.read_text()) if only and seconds_file.is_file() else {}
+    seconds_file.parent.mkdir(parents=True, exist_ok=True)
     for name in [n for n in names if not only or n in only]:
         print(f"executing {name} ({profile})", flush=True)
         seconds[name] = execute(name, profile, overrides or {}, root)
         print(f"  {seconds[name]:.1f} s", flush=True)
+        seconds_file.write_text(json.dumps(seconds))  # after each chapter: a failed build keeps the others
     seconds = {n: seconds[n] for n in names if n in seconds}
-    seconds_file.parent.mkdir(parents=True, exist_ok=True)
-    seconds_file.write_text(json.dumps(seconds))
     write_intro_tables(names, profile, seconds, root)
     if html:
         cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(root)]

@@ -122,6 +122,8 @@ def mean_pairwise_distance(features, labels=None) -> float:
     NaN when no pair exists.
     """
     features = np.asarray(features, dtype=np.float64)
+    if len(features) < 2:  # also an empty set, which cannot be reshaped by -1
+        return float("nan")
     features = features.reshape(len(features), -1)
     if labels is None:
         return float(pdist(features).mean()) if len(features) >= 2 else float("nan")

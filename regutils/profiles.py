@@ -98,7 +98,8 @@ PROFILES: dict[str, dict] = {
     "smoke": dict(arch="mlp", epochs=6, runs=2, archs=("mlp", "small_cnn"), optimizers=("sgd", "adamax"),
                   robustness_runs=2, sync_runs=3, prune_fractions=(0.0, 0.5), prune_radii=(1.0,),
                   subset_n=(2, 5)),
-    "default": dict(lr=0.003),  # a slow start spreads learning over the epochs, as ResNet-110 does on CIFAR-10
+    # a slow start spreads learning over the epochs, as ResNet-110 does on CIFAR-10
+    "default": dict(lr=0.003, robustness_runs=5),
     "cifar10-subset": dict(dataset="npz", data_path=DEFAULT_CIFAR_SUBSET, arch="lenet", epochs=30, runs=5,
                            archs=("lenet", "nin", "resnet20"), robustness_runs=2, sync_runs=5,
                            prune_fractions=(0.0, 0.3, 0.6), prune_radii=(1.0,), subset_n=(5, 10, 20, 30)),

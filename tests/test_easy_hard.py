@@ -94,3 +94,9 @@ def test_mean_pairwise_distance_matches_loop_reference():
     assert easy_hard.mean_pairwise_distance(f, labels) == pytest.approx(expected)
     assert easy_hard.mean_pairwise_distance([[1.0, 2.0], [4.0, 6.0]]) == pytest.approx(5.0)
     assert np.isnan(easy_hard.mean_pairwise_distance(f[:1]))
+
+
+def test_mean_pairwise_distance_of_an_empty_or_single_set_is_nan():
+    assert np.isnan(easy_hard.mean_pairwise_distance(np.zeros((0, 8, 8))))
+    assert np.isnan(easy_hard.mean_pairwise_distance(np.zeros((0, 8, 8)), labels=np.zeros(0, int)))
+    assert np.isnan(easy_hard.mean_pairwise_distance(np.ones((1, 4))))
