@@ -49,6 +49,17 @@ def _as_bool(a, name):
     return a
 
 
+def _shallow_and_deep(shallow_correct, deep, deep_name, deep_ndims, deep_shape):
+    """M's (N,) and D's correctness as bool arrays, D with one of ``deep_ndims`` and the same N."""
+    m = _as_bool(shallow_correct, "shallow_correct")
+    d = _as_bool(deep, deep_name)
+    if m.ndim != 1:
+        raise ValueError(f"shallow_correct must be 1-D (N,), got shape {m.shape}")
+    if d.ndim not in deep_ndims or d.shape[-1] != m.shape[0]:
+        raise ValueError(f"{deep_name} must have shape {deep_shape} with N = {m.shape[0]}, got {d.shape}")
+    return m, d
+
+
 def contingency_counts(shallow_correct, deep_correct) -> pd.DataFrame:
     """Contingency counts T00, T01, T10, T11 of M (fixed) against D at every epoch.
 
@@ -56,12 +67,7 @@ def contingency_counts(shallow_correct, deep_correct) -> pd.DataFrame:
     runs of D. Returns one row per epoch (and run): columns ``run`` (only for
     3-D input), ``epoch`` (1..T) and T00, T01, T10, T11 (int64).
     """
-    m = _as_bool(shallow_correct, "shallow_correct")
-    d = _as_bool(deep_correct, "deep_correct")
-    if m.ndim != 1:
-        raise ValueError(f"shallow_correct must be 1-D (N,), got shape {m.shape}")
-    if d.ndim not in (2, 3) or d.shape[-1] != m.shape[0]:
-        raise ValueError(f"deep_correct must have shape (T, N) or (R, T, N) with N = {m.shape[0]}, got {d.shape}")
+    m, d = _shallow_and_deep(shallow_correct, deep_correct, "deep_correct", (2, 3), "(T, N) or (R, T, N)")
     t11 = np.count_nonzero(d & m, axis=-1)
     t01 = np.count_nonzero(d & ~m, axis=-1)
     t10 = np.count_nonzero(m) - t11
@@ -94,12 +100,7 @@ def shallow_only(shallow_correct, deep_final_correct):
     wrong in at least one run, and the fraction of runs in which it does,
     sorted by that fraction (highest first, ties by index).
     """
-    m = _as_bool(shallow_correct, "shallow_correct")
-    d = _as_bool(deep_final_correct, "deep_final_correct")
-    if m.ndim != 1:
-        raise ValueError(f"shallow_correct must be 1-D (N,), got shape {m.shape}")
-    if d.ndim not in (1, 2) or d.shape[-1] != m.shape[0]:
-        raise ValueError(f"deep_final_correct must have shape (N,) or (R, N) with N = {m.shape[0]}, got {d.shape}")
+    m, d = _shallow_and_deep(shallow_correct, deep_final_correct, "deep_final_correct", (1, 2), "(N,) or (R, N)")
     wrong = (~d).reshape(-1, m.shape[0]).mean(axis=0)
     indices = np.flatnonzero(m & (wrong > 0))
     order = np.argsort(-wrong[indices], kind="stable")
@@ -113,10 +114,7 @@ def first_learned_by_group(shallow_correct, deep_correct) -> dict:
     learning epoch, and counting it would mix final difficulty into the order). deep_correct: bool (T, N)
     or (R, T, N); runs are pooled. Returns ``{"M right": mean, "M wrong": mean}`` (nan for an empty group).
     """
-    m = _as_bool(shallow_correct, "shallow_correct")
-    d = _as_bool(deep_correct, "deep_correct")
-    if m.ndim != 1 or d.ndim not in (2, 3) or d.shape[-1] != m.shape[0]:
-        raise ValueError(f"need shallow_correct (N,) and deep_correct (T, N) or (R, T, N), got {m.shape} and {d.shape}")
+    m, d = _shallow_and_deep(shallow_correct, deep_correct, "deep_correct", (2, 3), "(T, N) or (R, T, N)")
     first = measures.first_learned_epoch(d).reshape(-1, m.shape[0])
     learned = d[..., -1, :].reshape(-1, m.shape[0])
     out = {}

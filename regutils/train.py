@@ -387,9 +387,10 @@ def trained_model(config: RunConfig, *, cache: Cache | None = None, device: str 
     """The final model of ``config``'s run, in eval mode (trained first when not cached)."""
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
-    path = cache.weights_path(run_key(config, data))
+    key = run_key(config, data)
+    path = cache.weights_path(key)
     if not path.is_file():
-        cache.trace_path(run_key(config, data)).unlink(missing_ok=True)  # a trace without weights: retrain
+        cache.trace_path(key).unlink(missing_ok=True)  # a trace without weights: retrain
         get_run(config, cache=cache, device=device)
     model = models.build(config.arch, data.in_channels, data.num_classes)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
