@@ -2,14 +2,15 @@
 
     from regutils.features import FeatureError, imagenet_vgg19_features, penultimate_features
     feats = penultimate_features(model, data.x_train)          # (N, D) float32, the input of the
-                                                                # model's last nn.Linear
+                                                                # model's classifier layer
     try:
         feats = imagenet_vgg19_features(data.images_train)      # (N, 4096) float32
     except FeatureError:                                        # no ImageNet weights here
         ...
 
 Penultimate features are what the classifier head of a trained network sees: a forward hook on
-the last ``nn.Linear`` (in module registration order) records its input, in eval mode.
+the last ``nn.Linear`` (in module registration order), or on the 1x1 conv classifier of an
+all-convolutional network, records its input, in eval mode.
 ImageNet features follow the paper: a VGG-19 pretrained on ImageNet, images resized to 224x224,
 grey images repeated on three channels, normalized with the ImageNet statistics; the feature is
 the input of the last fully connected layer (4096 values). The weights come from torchvision's
@@ -33,19 +34,27 @@ class FeatureError(RuntimeError):
     """Features that cannot be computed here (e.g. pretrained weights that cannot be loaded)."""
 
 
-def last_linear(model: torch.nn.Module) -> torch.nn.Linear:
-    """The model's last ``nn.Linear`` in registration order (its classifier for the zoo here)."""
+def classifier_layer(model: torch.nn.Module) -> torch.nn.Module:
+    """The layer that maps features to logits: the model's last ``nn.Linear`` in registration order,
+    or, for an all-convolutional network such as NiN, its last 1x1 ``nn.Conv2d`` (whose maps are
+    averaged into the logits)."""
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not linears:
-        raise ValueError(f"model {type(model).__name__} has no nn.Linear layer: "
-                         "penultimate features need a linear classifier")
-    return linears[-1]
+    if linears:
+        return linears[-1]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
+    if convs:
+        return convs[-1]
+    raise ValueError(f"model {type(model).__name__} has neither an nn.Linear nor a 1x1 nn.Conv2d classifier: "
+                     "penultimate features need a linear classifier")
 
 
 @torch.inference_mode()
 def penultimate_features(model: torch.nn.Module, x, batch_size: int = 1000) -> np.ndarray:
-    """(N, D) float32 inputs of the model's last ``nn.Linear`` for inputs x (N, ...), eval mode.
+    """(N, D) float32 inputs of the model's classifier layer for inputs x (N, ...), eval mode.
 
+    The classifier layer is that of :func:`classifier_layer`; the input of a 1x1 conv classifier is
+    averaged over its spatial positions, as the network averages the class maps (the average
+    commutes with the 1x1 conv, so the features still map linearly to the logits).
     x: a tensor (or array) of network inputs, normalized as for training; it is moved to the
     model's device batch by batch. The model is left in eval mode.
     """
@@ -53,9 +62,15 @@ def penultimate_features(model: torch.nn.Module, x, batch_size: int = 1000) -> n
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
     x = torch.as_tensor(x)
     device = next(model.parameters()).device
+    layer = classifier_layer(model)
+    pool = isinstance(layer, torch.nn.Conv2d)
     captured = []
-    hook = last_linear(model).register_forward_hook(
-        lambda module, inputs, output: captured.append(inputs[0].detach().float().cpu()))
+
+    def keep(module, inputs, output):
+        feats = inputs[0].detach().float()
+        captured.append((feats.mean((2, 3)) if pool else feats).cpu())
+
+    hook = layer.register_forward_hook(keep)
     try:
         model.eval()
         for start in range(0, len(x), int(batch_size)):

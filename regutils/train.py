@@ -172,27 +172,30 @@ def inference_copy(model: torch.nn.Module, channels_last: bool = True) -> torch.
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
              channels_last: bool = False, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode correctness (bool) and label probability (float16) of every sample.
 
-    ``batch_size`` None: on the CPU 2**16 pixels per batch (64 images of 32x32, 1024 of 8x8), whose
-    activations stay in cache (ResNet-20 runs 1.9x faster than with 1024 images of 32x32); 1024 on a GPU.
+    ``model`` maps a batch to logits ``(..., B, K)``: a module, or a stack of R models
+    (:mod:`regutils.stacked`) whose results are then ``(R, N)``. ``batch_size`` None: on the CPU
+    2**16 pixels per batch (64 images of 32x32, 1024 of 8x8), whose activations stay in cache
+    (ResNet-20 runs 1.9x faster than with 1024 images of 32x32); 1024 on a GPU.
     """
     if batch_size is None:
         batch_size = min(1024, max(16, 2**16 // x[0, 0].numel())) if x.device.type == "cpu" else 1024
-    model.eval()
-    correct = torch.empty(len(y), dtype=torch.bool, device=y.device)
-    prob = torch.empty(len(y), dtype=torch.float16, device=y.device)
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    correct, prob = [], []
     for start in range(0, len(y), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
             logits = model(xb).float()
-        correct[start:start + batch_size] = logits.argmax(1) == yb
-        prob[start:start + batch_size] = logits.softmax(1).gather(1, yb[:, None]).squeeze(1).half()
-    return correct, prob
+        yb = yb.expand(logits.shape[:-1])
+        correct.append(logits.argmax(-1) == yb)
+        prob.append(logits.softmax(-1).gather(-1, yb[..., None]).squeeze(-1).half())
+    return torch.cat(correct, -1), torch.cat(prob, -1)
 
 
 # --- checkpoints: a digest line, then a torch.save payload
@@ -225,6 +228,33 @@ def _environment(device: torch.device) -> dict:
     return env
 
 
+def new_record(epochs: int, n: int, m: int, runs: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    """Empty per-epoch record arrays of a run (or ``runs`` stacked runs) with n training and m test samples."""
+    return {
+        "train_correct": np.zeros((*runs, epochs, n), bool), "test_correct": np.zeros((*runs, epochs, m), bool),
+        "train_prob": np.zeros((*runs, epochs, n), np.float16), "test_prob": np.zeros((*runs, epochs, m), np.float16),
+        "batch_correct": np.zeros((*runs, epochs, n), bool), "batch_step": np.full((*runs, epochs, n), -1, np.int32),
+    }
+
+
+def new_history(epochs: int, runs: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    return {k: np.zeros((*runs, epochs)) for k in ("loss", "train_acc", "test_acc", "lr", "seconds", "eval_seconds")}
+
+
+def finish_trace(config: RunConfig, data: Data, rec: dict, history: dict, dev: torch.device, start_epoch: int,
+                 **meta) -> Trace:
+    """The Trace of a finished run from its record, history and ``meta`` entries beyond the common ones."""
+    meta = {
+        "config": config.key_dict(), "data_path": config.data.path, "data_fingerprint": data.fingerprint,
+        "classes": data.classes, "environment": _environment(dev),
+        "train_seconds": float(history["seconds"].sum()), "eval_seconds": float(history["eval_seconds"].sum()),
+        "final_train_acc": float(history["train_acc"][-1]), "final_test_acc": float(history["test_acc"][-1]),
+        "resumed_from_epoch": start_epoch, **meta,
+    }
+    return Trace(**rec, y_train=data.y_train.numpy(), y_test=data.y_test.numpy(), index_train=data.index_train,
+                 index_test=data.index_test, noisy_train=data.noisy_train, history=history, meta=meta)
+
+
 def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", checkpoint=None,
           track_epochs: bool = True, track_batches: bool = True, eval_batch_size: int | None = None,
           progress: bool | None = None, weights=None) -> Trace:
@@ -252,12 +282,7 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
     sched = _scheduler(config, opt)
     gen = torch.Generator().manual_seed(config.seed)  # sample order and augmentation, on the CPU
 
-    rec = {
-        "train_correct": np.zeros((epochs, n), bool), "test_correct": np.zeros((epochs, m), bool),
-        "train_prob": np.zeros((epochs, n), np.float16), "test_prob": np.zeros((epochs, m), np.float16),
-        "batch_correct": np.zeros((epochs, n), bool), "batch_step": np.full((epochs, n), -1, np.int32),
-    }
-    history = {k: np.zeros(epochs) for k in ("loss", "train_acc", "test_acc", "lr", "seconds", "eval_seconds")}
+    rec, history = new_record(epochs, n, m), new_history(epochs)
     start_epoch, step = 0, 0
     if checkpoint is not None and checkpoint.is_file():
         try:
@@ -339,15 +364,7 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
     if weights is not None:
         _atomic_write(weights, lambda f: torch.save(model.state_dict(), f))
 
-    meta = {
-        "config": config.key_dict(), "data_path": config.data.path, "data_fingerprint": data.fingerprint,
-        "classes": data.classes, "environment": _environment(dev),
-        "train_seconds": float(history["seconds"].sum()), "eval_seconds": float(history["eval_seconds"].sum()),
-        "final_train_acc": float(history["train_acc"][-1]), "final_test_acc": float(history["test_acc"][-1]),
-        "resumed_from_epoch": start_epoch,
-    }
-    return Trace(**rec, y_train=data.y_train.numpy(), y_test=data.y_test.numpy(), index_train=data.index_train,
-                 index_test=data.index_test, noisy_train=data.noisy_train, history=history, meta=meta)
+    return finish_trace(config, data, rec, history, dev, start_epoch)
 
 
 def run_key(config: RunConfig, data: Data | None = None) -> str:
@@ -405,10 +422,19 @@ def seeds_of(config: RunConfig, runs: int) -> list[RunConfig]:
 
 
 def get_runs(config: RunConfig, runs: int, *, cache: Cache | None = None, device: str = "auto",
-             progress: bool | None = None) -> Trace:
-    """``runs`` seeds of ``config`` stacked on a leading run axis."""
+             progress: bool | None = None, stacked: bool | None = None) -> Trace:
+    """``runs`` seeds of ``config`` stacked on a leading run axis.
+
+    ``stacked``: train the missing seeds together as one stacked model (:mod:`regutils.stacked`);
+    None: on CUDA only, where it pays off. The traces have the same format either way.
+    """
     configs = seeds_of(config, runs)
     progress = progress_default() if progress is None else progress
+    if stacked is None:
+        stacked = runs > 1 and resolve_device(device).type == "cuda"
+    if stacked:
+        from .stacked import get_stacked
+
+        return stack(get_stacked(configs, cache=cache, device=device, progress=progress))
     bar = tqdm(configs, desc=f"{config.arch} runs", unit="run", disable=not progress or runs == 1)
     return stack([get_run(c, cache=cache, device=device, progress=progress) for c in bar])
-

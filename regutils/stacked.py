@@ -1,0 +1,255 @@
+"""Many seeds of one model trained at once: one stacked model, one optimizer step for all.
+
+    from regutils.stacked import get_stacked, train_stacked
+    from regutils.train import RunConfig, seeds_of
+    configs = seeds_of(RunConfig(arch="resnet20", data=DataConfig("cifar10")), 8)
+    traces = get_stacked(configs)          # list of 8 Traces, cached one by one like get_run's
+    traces = train_stacked(configs)        # the same, uncached
+
+A small model leaves a GPU idle between its kernel launches. Here the R runs'
+parameters and buffers are stacked on a leading axis (``torch.func``'s
+``stack_module_state``) and one ``vmap``-ed forward pass runs every seed on
+its own minibatch, so each launch does R times the work. Each run keeps what
+makes it that run: its seed's initialization, sample order and augmentation
+draws are exactly those of :func:`regutils.train.train`, and the optimizer
+(element-wise for every supported optimizer) updates each run's slice from its
+own loss only. Traces have the single-run format; ``meta['stacked_runs']``
+says how many runs shared the training. Results agree with single runs up to
+float rounding (a stacked convolution is a grouped one), not bit for bit.
+On CUDA a stack trains in float32 (convolutions on TF32 tensor cores, the
+PyTorch default), not under bf16 autocast: vmap's BatchNorm rule needs the
+running statistics in the input's dtype.
+
+:func:`regutils.train.get_runs` uses this on CUDA and trains sequentially on
+the CPU, where stacking gains nothing. The configs must differ in their seed
+only. A stacked run writes one checkpoint per epoch for the whole stack and
+resumes from it.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import time
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm import tqdm
+
+from . import models
+from .data import Data, augment
+from .trace import Cache, Trace, TraceError, _atomic_write
+from .train import (RunConfig, _batches, _optimizer, _save_checkpoint, _scheduler, evaluate, finish_trace,
+                    load_checkpoint, load_for, new_history, new_record, progress_default, resolve_device, run_key)
+
+
+def check_stackable(configs: list[RunConfig]) -> RunConfig:
+    """The shared config (seed of the first) when ``configs`` differ in their seed only; ValueError otherwise."""
+    if not configs:
+        raise ValueError("configs must hold at least one RunConfig")
+    for c in configs:
+        c.validate()
+    first = configs[0]
+    odd = [c for c in configs if replace(c, seed=first.seed) != first]
+    if odd:
+        raise ValueError(f"stacked runs must differ in their seed only; {odd[0]} differs from {first}")
+    seeds = [c.seed for c in configs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"stacked runs need distinct seeds, got {seeds}")
+    return first
+
+
+class Stack:
+    """R models of one architecture as stacked tensors, with a vmap-ed forward pass."""
+
+    def __init__(self, nets: list[torch.nn.Module]):
+        self.names = list(nets[0].state_dict())  # the order of a single model's state_dict
+        self.params, self.buffers = stack_module_state(nets)
+        self.base = copy.deepcopy(nets[0]).to("meta")
+        call = lambda p, b, x: functional_call(self.base, (p, b), (x,))  # noqa: E731
+        self._train = vmap(call)  # every run on its own minibatch: x is (R, B, ...)
+        self._eval = vmap(call, in_dims=(0, 0, None))  # every run on the same batch
+
+    def train_logits(self, x: torch.Tensor) -> torch.Tensor:
+        self.base.train()
+        return self._train(self.params, self.buffers, x)
+
+    def eval_logits(self, x: torch.Tensor) -> torch.Tensor:
+        self.base.eval()
+        return self._eval(self.params, self.buffers, x)
+
+    def state_dicts(self) -> list[dict[str, torch.Tensor]]:
+        """One state_dict per run, as ``model.state_dict()`` of a single run gives it."""
+        flat = {**self.params, **self.buffers}
+        return [{k: flat[k][r].detach().clone() for k in self.names} for r in range(len(flat[self.names[0]]))]
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {k: t.detach() for k, t in {**self.params, **self.buffers}.items()}
+
+    @torch.no_grad()
+    def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        for k, t in {**self.params, **self.buffers}.items():
+            t.copy_(tensors[k])
+
+
+def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device: str = "auto", checkpoint=None,
+                  progress: bool | None = None, weights=None) -> list[Trace]:
+    """Train the runs of ``configs`` (seeds of one config) as one stack; their traces in order.
+
+    ``checkpoint``: one path for the whole stack, written at the end of every
+    epoch and resumed from when it exists. ``weights``: None, or a path per run
+    for its final state_dict.
+    """
+    config = check_stackable(configs)
+    if weights is not None and len(weights) != len(configs):
+        raise ValueError(f"weights must hold one path per run ({len(configs)}), got {len(weights)}")
+    progress = progress_default() if progress is None else progress
+    data = data if data is not None else load_for(config.data, config.arch)
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    x_tr, y_tr, x_te, y_te = (t.to(dev) for t in (data.x_train, data.y_train, data.x_test, data.y_test))
+    n, m, epochs, runs = len(y_tr), len(y_te), config.epochs, len(configs)
+
+    def fresh():
+        nets = []
+        for c in configs:  # each run's initialization is that of its single run
+            torch.manual_seed(c.seed)
+            nets.append(models.build(c.arch, data.in_channels, data.num_classes).to(dev))
+        stack = Stack(nets)
+        opt = _optimizer(config, stack.params.values())
+        return stack, opt, _scheduler(config, opt), [torch.Generator().manual_seed(c.seed) for c in configs]
+
+    stack, opt, sched, gens = fresh()
+
+    rec, history = new_record(epochs, n, m, (runs,)), new_history(epochs, (runs,))
+    start_epoch, step = 0, 0
+    if checkpoint is not None and checkpoint.is_file():
+        try:
+            state = load_checkpoint(checkpoint)
+            stack.load(state["tensors"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            for g, s in zip(gens, state["generators"], strict=True):
+                g.set_state(s)
+            start_epoch, step = state["epoch"], state["step"]
+            for k in rec:
+                rec[k][:, :start_epoch] = state["rec"][k]
+            for k in history:
+                history[k][:, :start_epoch] = state["history"][k]
+        except (TraceError, KeyError, RuntimeError, ValueError) as err:
+            warnings.warn(f"ignoring unusable checkpoint {checkpoint}: {err}; training from epoch 0")
+            stack, opt, sched, gens = fresh()
+            start_epoch, step = 0, 0
+
+    bar = tqdm(range(start_epoch, epochs), desc=f"{config.arch} x{runs} stacked", unit="epoch",
+               initial=start_epoch, total=epochs, disable=not progress, leave=False)
+    rows = torch.arange(runs, device=dev)[:, None]
+    for epoch in bar:
+        # ---- train one epoch: every run on its own minibatch of its own sample order
+        t0 = time.perf_counter()
+        lr = opt.param_groups[0]["lr"]
+        loss_sum = torch.zeros(runs, device=dev)
+        batch_correct = torch.zeros(runs, n, dtype=torch.bool, device=dev)
+        batch_step = torch.full((runs, n), -1, dtype=torch.int32, device=dev)
+        orders = [_batches(torch.randperm(n, generator=g), config.batch_size) for g in gens]
+        for chunks in zip(*orders):
+            idx = torch.stack(chunks).to(dev)  # (R, B): batch sizes agree, since n and batch_size do
+            xb, yb = x_tr[idx], y_tr[idx]
+            if data.augment:
+                xb = torch.stack([augment(xb[r], g) for r, g in enumerate(gens)])
+            logits = stack.train_logits(xb)
+            losses = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none")
+            losses = losses.view(runs, -1).mean(1)  # each run's mean loss; their sum keeps gradients apart
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            opt.step()
+            loss_sum += losses.detach() * idx.shape[1]
+            batch_correct[rows, idx] = logits.detach().argmax(-1) == yb
+            batch_step[rows, idx] = step
+            step += 1
+        sched.step()
+        if cuda:
+            torch.cuda.synchronize(dev)
+        t1 = time.perf_counter()
+
+        # ---- eval-mode pass of every run over all training and all test samples
+        ok_tr, p_tr = evaluate(stack.eval_logits, x_tr, y_tr)
+        ok_te, p_te = evaluate(stack.eval_logits, x_te, y_te)
+        for k, v in (("train_correct", ok_tr), ("train_prob", p_tr), ("test_correct", ok_te), ("test_prob", p_te),
+                     ("batch_correct", batch_correct), ("batch_step", batch_step)):
+            rec[k][:, epoch] = v.cpu().numpy()
+        t2 = time.perf_counter()
+
+        history["loss"][:, epoch] = loss_sum.cpu().numpy() / n
+        history["train_acc"][:, epoch] = rec["train_correct"][:, epoch].mean(1)
+        history["test_acc"][:, epoch] = rec["test_correct"][:, epoch].mean(1)
+        history["lr"][:, epoch], history["seconds"][:, epoch], history["eval_seconds"][:, epoch] = lr, t1 - t0, t2 - t1
+        bar.set_postfix(loss=f"{history['loss'][:, epoch].mean():.3f}",
+                        test=f"{history['test_acc'][:, epoch].mean():.3f}")
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, {
+                "epoch": epoch + 1, "step": step, "tensors": stack.tensors(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "generators": [g.get_state() for g in gens],
+                "rec": {k: v[:, :epoch + 1] for k, v in rec.items()},
+                "history": {k: v[:, :epoch + 1] for k, v in history.items()},
+            })
+    bar.close()
+    if weights is not None:
+        for path, state in zip(weights, stack.state_dicts()):
+            _atomic_write(path, lambda f, state=state: torch.save({k: v.cpu() for k, v in state.items()}, f))
+
+    # each run is charged its share of the stack's time, so timings add up as for single runs
+    share = {k: history[k] / runs for k in ("seconds", "eval_seconds")}
+    return [finish_trace(c, data, {k: v[r] for k, v in rec.items()},
+                         {k: (share[k] if k in share else v)[r] for k, v in history.items()},
+                         dev, start_epoch, stacked_runs=runs)
+            for r, c in enumerate(configs)]
+
+
+def _stack_key(keys: list[str]) -> str:
+    return "stack-" + hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()[:20]
+
+
+def get_stacked(configs: list[RunConfig], *, cache: Cache | None = None, device: str = "auto",
+                progress: bool | None = None, max_stack: int = 16) -> list[Trace]:
+    """The traces of ``configs`` (seeds of one config): cached ones loaded, the others trained stacked.
+
+    Holds every run's file lock while it works, so a concurrent :func:`regutils.train.get_run`
+    of one of these runs waits and loads. At most ``max_stack`` runs train in one stack.
+    """
+    from filelock import FileLock
+
+    config = check_stackable(configs)
+    if isinstance(max_stack, bool) or not isinstance(max_stack, int) or max_stack <= 0:
+        raise ValueError(f"max_stack={max_stack!r} must be a positive integer")
+    cache = cache or Cache()
+    data = load_for(config.data, config.arch)
+    keys = [run_key(c, data) for c in configs]
+    cache.root.mkdir(parents=True, exist_ok=True)
+    traces: dict[str, Trace] = {}
+    with contextlib.ExitStack() as held:
+        for key in sorted(set(keys)):  # one global order: no deadlock between overlapping stacks
+            held.enter_context(FileLock(cache.lock_path(key)))
+        for key in keys:
+            cache.remove_temporary(key)
+            if cache.has(key):
+                try:
+                    traces[key] = cache.load(key)
+                except TraceError as err:
+                    warnings.warn(f"{err}; training the run again")
+        todo = [(c, k) for c, k in zip(configs, keys) if k not in traces]
+        for start in range(0, len(todo), max_stack):
+            group = todo[start:start + max_stack]
+            group_keys = [k for _, k in group]
+            ckpt = cache.checkpoint_path(_stack_key(group_keys))
+            trained = train_stacked([c for c, _ in group], data, device=device, checkpoint=ckpt, progress=progress,
+                                    weights=[cache.weights_path(k) for k in group_keys])
+            for key, trace in zip(group_keys, trained):
+                cache.save(key, trace)
+                traces[key] = trace
+            ckpt.unlink(missing_ok=True)
+    return [traces[k] for k in keys]

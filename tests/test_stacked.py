@@ -1,0 +1,173 @@
+"""Stacked seeds: one vmap-ed model for many runs gives the single runs' traces, resumes and caches like them."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from regutils import models, stacked
+from regutils.data import DataConfig
+from regutils.stacked import Stack, check_stackable, get_stacked, train_stacked
+from regutils.trace import ARRAYS, Cache
+from regutils.train import RunConfig, get_run, get_runs, seeds_of, train, trained_model
+
+SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
+CONFIG = RunConfig(SMALL_DIGITS, arch="small_cnn", epochs=3, batch_size=32, lr=0.01)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_colour_npz(path, n=96, m=32):
+    """32x32 RGB images, so the CIFAR augmentation (crop and flip) is on."""
+    rng = np.random.default_rng(1)
+    np.savez(path, x_train=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), y_train=np.arange(n) % 10,
+             x_test=rng.integers(0, 256, (m, 32, 32, 3), dtype=np.uint8), y_test=np.arange(m) % 10)
+    return str(path)
+
+
+def assert_like_single_runs(stacked_traces, single_traces):
+    for a, b in zip(stacked_traces, single_traces, strict=True):
+        for name in ARRAYS:
+            x, y = getattr(a, name), getattr(b, name)
+            assert x.dtype == y.dtype and x.shape == y.shape, name
+        # the same samples in the same minibatches at the same steps: order and augmentation draws agree
+        np.testing.assert_array_equal(a.batch_step, b.batch_step)
+        for name in ("y_train", "y_test", "index_train", "index_test", "noisy_train"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        # the same function up to float rounding (a stacked convolution is a grouped one), which
+        # training amplifies: close, not equal
+        for name in ("train_correct", "test_correct", "batch_correct"):
+            assert (getattr(a, name) == getattr(b, name)).mean() >= 0.97, name
+        assert np.abs(a.train_prob.astype(float) - b.train_prob.astype(float)).mean() < 0.01
+        assert set(a.history) == set(b.history) and set(a.meta) == set(b.meta) | {"stacked_runs"}
+        assert a.meta["config"] == b.meta["config"] and a.meta["stacked_runs"] == len(stacked_traces)
+
+
+def test_stacked_runs_are_the_single_runs():
+    configs = seeds_of(CONFIG, 3)
+    assert_like_single_runs(train_stacked(configs, progress=False), [train(c, progress=False) for c in configs])
+
+
+def test_stacked_runs_with_augmentation_are_the_single_runs(tmp_path):
+    config = RunConfig(DataConfig("npz", path=tiny_colour_npz(tmp_path / "c.npz")), arch="lenet", epochs=2,
+                       batch_size=32, lr=0.01)
+    configs = seeds_of(config, 2)
+    assert_like_single_runs(train_stacked(configs, progress=False), [train(c, progress=False) for c in configs])
+
+
+@pytest.mark.parametrize("arch", [a for a in models.names() if a != "wrn28_10"])
+def test_every_architecture_stacks(arch):
+    """Train-mode logits and BatchNorm statistics of the stack equal those of each model alone."""
+    side = models.input_size(arch)
+    nets = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        nets.append(models.build(arch, 3, 10))
+    stack = Stack(nets)
+    x = torch.randn(2, 4, 3, side, side, generator=torch.Generator().manual_seed(0))
+    logits = stack.train_logits(x)
+    for r, net in enumerate(nets):
+        torch.testing.assert_close(logits[r], net.train()(x[r]), rtol=1e-4, atol=1e-4)
+        for name, buffer in net.named_buffers():
+            torch.testing.assert_close(stack.buffers[name][r], buffer, rtol=1e-4, atol=1e-5)
+
+
+def test_killed_stack_resumes_to_the_same_traces(tmp_path, monkeypatch):
+    configs = seeds_of(replace(CONFIG, epochs=4), 2)
+    clean = train_stacked(configs, progress=False)
+    real_save, saves = stacked._save_checkpoint, []
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        saves.append(state["epoch"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
+
+    monkeypatch.setattr(stacked, "_save_checkpoint", save_then_die)
+    ckpt = tmp_path / "stack.ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_stacked(configs, checkpoint=ckpt, progress=False)
+    monkeypatch.setattr(stacked, "_save_checkpoint", real_save)
+    resumed = train_stacked(configs, checkpoint=ckpt, progress=False)
+    for a, b in zip(resumed, clean):
+        assert a.meta["resumed_from_epoch"] == 2
+        for name in ARRAYS:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+
+
+def test_corrupt_stack_checkpoint_is_ignored(tmp_path):
+    configs = seeds_of(replace(CONFIG, epochs=2), 2)
+    ckpt = tmp_path / "stack.ckpt.pt"
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.warns(UserWarning, match="ignoring unusable checkpoint"):
+        traces = train_stacked(configs, checkpoint=ckpt, progress=False)
+    clean = train_stacked(configs, progress=False)
+    for a, b in zip(traces, clean):
+        assert a.meta["resumed_from_epoch"] == 0
+        np.testing.assert_array_equal(a.train_correct, b.train_correct)
+
+
+def test_get_runs_stacks_only_what_the_cache_lacks(tmp_path, monkeypatch):
+    cache = Cache(tmp_path)
+    first = get_run(CONFIG, cache=cache, progress=False)  # seed 0 trained alone
+    sizes = []
+    real = stacked.train_stacked
+
+    def spy(configs, *args, **kwargs):
+        sizes.append([c.seed for c in configs])
+        return real(configs, *args, **kwargs)
+
+    monkeypatch.setattr(stacked, "train_stacked", spy)
+    runs = get_runs(CONFIG, 3, cache=cache, progress=False, stacked=True)
+    assert sizes == [[1, 2]] and runs.train_correct.shape == (3, 3, 200)
+    np.testing.assert_array_equal(runs.run(0).train_correct, first.train_correct)
+    again = get_runs(CONFIG, 3, cache=cache, progress=False, stacked=True)
+    assert sizes == [[1, 2]]  # everything cached now
+    np.testing.assert_array_equal(again.train_correct, runs.train_correct)
+    assert not list(tmp_path.glob("*.ckpt.pt"))
+    # each run's final weights are cached as a single model's: they reproduce its last epoch
+    data_x = stacked.load_for(CONFIG.data, CONFIG.arch).x_train
+    model = trained_model(replace(CONFIG, seed=2), cache=cache, device="cpu")
+    with torch.no_grad():
+        pred = model(data_x).argmax(1).numpy()
+    assert (pred == runs.y_train).mean() == pytest.approx(runs.train_correct[2, -1].mean(), abs=0.01)
+
+
+def test_max_stack_splits_the_runs(tmp_path, monkeypatch):
+    sizes = []
+    real = stacked.train_stacked
+    monkeypatch.setattr(stacked, "train_stacked", lambda cs, *a, **k: sizes.append(len(cs)) or real(cs, *a, **k))
+    get_stacked(seeds_of(replace(CONFIG, epochs=1), 5), cache=Cache(tmp_path), progress=False, max_stack=2)
+    assert sizes == [2, 2, 1]
+
+
+def test_cpu_runs_stay_sequential(tmp_path, monkeypatch):
+    monkeypatch.setattr(stacked, "get_stacked", lambda *a, **k: pytest.fail("stacked on the CPU"))
+    runs = get_runs(replace(CONFIG, epochs=1), 2, cache=Cache(tmp_path), device="cpu", progress=False)
+    assert runs.runs == 2
+
+
+@pytest.mark.parametrize("configs, message", [
+    ([], "at least one"),
+    ([CONFIG, replace(CONFIG, seed=1, arch="mlp")], "differ in their seed only"),
+    ([CONFIG, replace(CONFIG, seed=1, lr=0.1)], "differ in their seed only"),
+    ([CONFIG, CONFIG], "distinct seeds"),
+    ([replace(CONFIG, epochs=0)], "epochs=0"),
+])
+def test_bad_stacks_raise(configs, message):
+    with pytest.raises(ValueError, match=message):
+        check_stackable(configs)
+
+
+def test_bad_stack_arguments_raise(tmp_path):
+    with pytest.raises(ValueError, match="max_stack=0"):
+        get_stacked([CONFIG], cache=Cache(tmp_path), max_stack=0)
+    with pytest.raises(ValueError, match="one path per run"):
+        train_stacked(seeds_of(CONFIG, 2), weights=[tmp_path / "w.pt"], progress=False)
