@@ -49,6 +49,8 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--schedule", default="multistep", choices=SCHEDULES,
                    help="multistep: /10 at 40.5%% and 61%% of training (epochs 81, 122 of 200); cosine; constant")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--stack", choices=("auto", "on", "off"), default="auto",
+                   help="train the seeds at once as one stacked model (auto: on CUDA only)")
     g.add_argument("--cache", metavar="DIR", help="trace cache (default: $REGUTILS_CACHE or ~/.cache/regutils)")
 
 
@@ -96,7 +98,8 @@ def cmd_train(a) -> int:
     if a.scheduler is not None or a.workers is not None:
         trace = _train_on_cluster(config, a, cache)
     else:
-        trace = get_runs(config, a.runs, cache=cache, device=a.device)
+        stacked = {"auto": None, "on": True, "off": False}[a.stack]
+        trace = get_runs(config, a.runs, cache=cache, device=a.device, stacked=stacked)
     keys = [run_key(c) for c in seeds_of(config, a.runs)]
     for k in keys:
         print(cache.trace_path(k))

@@ -171,3 +171,14 @@ def test_bad_stack_arguments_raise(tmp_path):
         get_stacked([CONFIG], cache=Cache(tmp_path), max_stack=0)
     with pytest.raises(ValueError, match="one path per run"):
         train_stacked(seeds_of(CONFIG, 2), weights=[tmp_path / "w.pt"], progress=False)
+
+
+def test_cli_stack_flag_trains_the_seeds_as_one_stack(tmp_path, capsys):
+    from regutils.cli import main
+
+    argv = ["train", "--train-size", "200", "--test-size", "60", "--epochs", "1", "--runs", "2", "--device", "cpu",
+            "--cache", str(tmp_path)]
+    assert main([*argv, "--stack", "on"]) == 0
+    paths = capsys.readouterr().out.split()
+    assert len(paths) == 2 and all(Cache(tmp_path).load(p.split("/")[-1][:-4]).meta["stacked_runs"] == 2
+                                   for p in paths)
