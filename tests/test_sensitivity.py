@@ -200,3 +200,14 @@ def test_class_sensitivity_rejects_bad_parameters(kwargs, message):
     args = dict(x=torch.zeros(3, 2), y=torch.tensor([0, 1, 0]), num_classes=2) | kwargs
     with pytest.raises(ValueError, match=message):
         sensitivity.class_sensitivity(torch.nn.Linear(2, 2), **args)
+
+
+def test_diagonal_dominance_by_hand():
+    assert sensitivity.diagonal_dominance([[4.0, 1.0], [3.0, 2.0]]) == pytest.approx(3.0 / 2.0)
+    assert sensitivity.diagonal_dominance(np.ones((3, 3))) == pytest.approx(1.0)
+    nan = float("nan")
+    assert sensitivity.diagonal_dominance([[2.0, 1.0, nan], [1.0, 4.0, nan], [nan, nan, nan]]) == pytest.approx(3.0)
+    assert np.isnan(sensitivity.diagonal_dominance([[1.0]]))
+    assert np.isnan(sensitivity.diagonal_dominance([[1.0, 0.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="matrix must be square"):
+        sensitivity.diagonal_dominance(np.ones((2, 3)))
