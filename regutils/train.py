@@ -30,9 +30,10 @@ schedule       multistep: lr divided by 10 at ``milestones`` (default: the
 seed           model initialization, sample order and augmentation
 dropout        probability of dropout on the input of the model's last
                linear layer, in training only (0: none)
-adversarial_   FGSM adversarial training: each minibatch loss is half the
-eps            clean loss and half the loss at x + eps sign(dL/dx), with
-               eps in normalized input units (0: none)
+adversarial    ``adversarial_eps``: FGSM adversarial training, each
+               minibatch loss half the clean loss and half the loss at
+               x + eps sign(dL/dx), eps in normalized input units (0: none;
+               the recorded loss is that mean, the batch record the clean pass)
 =============  ===========================================================
 
 On CUDA the run uses bf16 autocast and channels_last; on the CPU it runs in

@@ -270,7 +270,8 @@ BAD = {
     "negative weight decay": (lambda p: RunConfig(weight_decay=-1e-4), "weight_decay=-0.0001"),
     "dropout 1": (lambda p: RunConfig(dropout=1.0), r"dropout=1.0 must lie in \[0, 1\)"),
     "negative dropout": (lambda p: RunConfig(dropout=-0.1), "dropout=-0.1"),
-    "negative adversarial eps": (lambda p: RunConfig(adversarial_eps=-0.1), "adversarial_eps=-0.1 must be non-negative"),
+    "negative adversarial eps": (lambda p: RunConfig(adversarial_eps=-0.1),
+                                 "adversarial_eps=-0.1 must be non-negative"),
     "nan adversarial eps": (lambda p: RunConfig(adversarial_eps=float("nan")), "adversarial_eps=nan"),
 }
 
