@@ -28,6 +28,12 @@ schedule       multistep: lr divided by 10 at ``milestones`` (default: the
                paper's epochs 81 and 122 of 200, scaled to ``epochs``);
                cosine: cosine annealing to 0 over ``epochs``; constant
 seed           model initialization, sample order and augmentation
+dropout        probability of dropout on the input of the model's last
+               linear layer, in training only (0: none)
+adversarial    ``adversarial_eps``: FGSM adversarial training, each
+               minibatch loss half the clean loss and half the loss at
+               x + eps sign(dL/dx), eps in normalized input units (0: none;
+               the recorded loss is that mean, the batch record the clean pass)
 =============  ===========================================================
 
 On CUDA the run uses bf16 autocast and channels_last; on the CPU it runs in
@@ -60,6 +66,7 @@ OPTIMIZERS = ("sgd", "adagrad", "adamax", "adam")
 SCHEDULES = ("multistep", "cosine", "constant")
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002, "adam": 0.001}
 PAPER_MILESTONES = (81 / 200, 122 / 200)  # fractions of training, from the paper's 200-epoch schedule
+REGULARIZERS = {"dropout": 0.0, "adversarial_eps": 0.0}  # RunConfig fields left out of the key when off
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class RunConfig:
     schedule: str = "multistep"
     milestones: tuple[int, ...] | None = None
     seed: int = 0
+    dropout: float = 0.0
+    adversarial_eps: float = 0.0
 
     def validate(self) -> "RunConfig":
         self.data.validate()
@@ -94,6 +103,10 @@ class RunConfig:
             raise ValueError(f"momentum={self.momentum} must lie in [0, 1)")
         if not self.weight_decay >= 0:  # NaN fails too
             raise ValueError(f"weight_decay={self.weight_decay} must be non-negative")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
+        if not self.adversarial_eps >= 0:
+            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be non-negative")
         return self
 
     @property
@@ -107,10 +120,13 @@ class RunConfig:
         return [round(f * self.epochs) for f in PAPER_MILESTONES]
 
     def key_dict(self) -> dict:
-        """What defines the run's result (the data's location does not)."""
+        """What defines the run's result (the data's location does not).
+
+        The regularizers appear only when on, so runs without them keep the keys they had before them.
+        """
         d = config_dict(self)
         d["data"] = self.data.key()
-        return d
+        return {k: v for k, v in d.items() if k not in REGULARIZERS or v != REGULARIZERS[k]}
 
 
 def progress_default() -> bool:
@@ -151,6 +167,28 @@ def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     if len(chunks) > 1 and len(chunks[-1]) == 1 and batch_size > 1:  # BatchNorm cannot train on one sample
         chunks[-2:] = [torch.cat(chunks[-2:])]
     return chunks
+
+
+def add_dropout(model: torch.nn.Module, p: float) -> torch.utils.hooks.RemovableHandle:
+    """Dropout of probability ``p`` on the input of ``model``'s last ``nn.Linear``, in train mode only.
+
+    A forward pre-hook, so any architecture ending in a linear layer gets it
+    without a change to its code; returns the hook's handle (``.remove()``).
+    """
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ValueError(f"dropout needs a model with an nn.Linear layer; {type(model).__name__} has none")
+    return linears[-1].register_forward_pre_hook(
+        lambda layer, args: (F.dropout(args[0], p, layer.training), *args[1:]))
+
+
+def fgsm_input(x: torch.Tensor, loss: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x + eps * sign(dloss/dx)``, detached: the fast-gradient-sign adversarial input (``x`` requires grad).
+
+    The graph of ``loss`` is kept, so the clean loss can still be backpropagated.
+    """
+    (grad,) = torch.autograd.grad(loss, x, retain_graph=True)
+    return (x + eps * grad.sign()).detach()
 
 
 def inference_copy(model: torch.nn.Module, channels_last: bool = True) -> torch.nn.Module:
@@ -275,6 +313,8 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
 
     torch.manual_seed(config.seed)
     model = models.build(config.arch, data.in_channels, data.num_classes).to(dev)
+    if config.dropout:
+        add_dropout(model, config.dropout)
     channels_last = x_tr.ndim == 4 and (cuda or x_tr.shape[-1] >= 16)  # pays off on large images only
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -320,9 +360,14 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
                 xb = augment(xb, gen)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
+            if config.adversarial_eps:
+                xb.requires_grad_(True)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
                 logits = model(xb)
                 loss = F.cross_entropy(logits, yb)
+                if config.adversarial_eps:
+                    xa = fgsm_input(xb, loss, config.adversarial_eps)
+                    loss = 0.5 * loss + 0.5 * F.cross_entropy(model(xa), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -51,3 +51,16 @@ def test_config_at_epoch_repeats_the_first_epochs_of_the_full_run():
     whole = train(full, progress=False)
     np.testing.assert_array_equal(part.train_prob, whole.train_prob[:2])
     np.testing.assert_array_equal(part.history["lr"], whole.history["lr"][:2])
+
+
+def test_peak_epoch_and_drop_by_hand():
+    acc = np.array([[0.5, 0.8, 0.7, 0.6], [0.2, 0.3, 0.4, 0.9], [0.6, 0.9, 0.9, 0.5]])
+    assert fitting.peak_epoch(acc).tolist() == [2, 4, 2]  # a tie goes to the earliest epoch
+    np.testing.assert_allclose(fitting.drop_after_peak(acc), [0.2, 0.0, 0.4])
+    assert fitting.peak_epoch([0.1]) == 1 and fitting.drop_after_peak([0.1]) == 0.0
+
+
+@pytest.mark.parametrize("function", [fitting.peak_epoch, fitting.drop_after_peak])
+def test_peak_functions_reject_empty_curves(function):
+    with pytest.raises(ValueError, match=r"acc must have shape \(..., T\)"):
+        function(np.zeros((2, 0)))

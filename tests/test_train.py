@@ -17,8 +17,8 @@ from regutils import models
 from regutils import train as train_module
 from regutils.data import DataConfig, load
 from regutils.trace import ARRAYS, Cache, TraceError
-from regutils.train import (RunConfig, _batches, evaluate, get_run, get_runs, inference_copy, load_checkpoint,
-                            load_for, run_key, train)
+from regutils.train import (RunConfig, _batches, add_dropout, evaluate, fgsm_input, get_run, get_runs,
+                            inference_copy, load_checkpoint, load_for, run_key, train)
 
 REPO = Path(__file__).resolve().parents[1]
 CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset.npz"
@@ -268,6 +268,11 @@ BAD = {
     "negative lr": (lambda p: RunConfig(lr=-0.1), "lr=-0.1"),
     "momentum 1": (lambda p: RunConfig(momentum=1.0), "momentum=1.0"),
     "negative weight decay": (lambda p: RunConfig(weight_decay=-1e-4), "weight_decay=-0.0001"),
+    "dropout 1": (lambda p: RunConfig(dropout=1.0), r"dropout=1.0 must lie in \[0, 1\)"),
+    "negative dropout": (lambda p: RunConfig(dropout=-0.1), "dropout=-0.1"),
+    "negative adversarial eps": (lambda p: RunConfig(adversarial_eps=-0.1),
+                                 "adversarial_eps=-0.1 must be non-negative"),
+    "nan adversarial eps": (lambda p: RunConfig(adversarial_eps=float("nan")), "adversarial_eps=nan"),
 }
 
 
@@ -329,6 +334,75 @@ def test_key_holds_the_data_not_its_location(tmp_path):
     assert key == run_key(RunConfig(DataConfig("npz", path=same_b), arch="mlp"))
     assert key != run_key(RunConfig(DataConfig("npz", path=other), arch="mlp"))
     assert key != run_key(RunConfig(DataConfig("npz", path=same_a), arch="mlp", lr=0.05))
+
+
+def test_regularizers_enter_the_key_only_when_on():
+    config = RunConfig(SMALL_DIGITS, arch="mlp")
+    assert not {"dropout", "adversarial_eps"} & set(config.key_dict())  # the keys of earlier runs stay valid
+    for field, value in (("dropout", 0.5), ("adversarial_eps", 0.1)):
+        changed = replace(config, **{field: value})
+        assert changed.key_dict()[field] == value
+        assert {k: v for k, v in changed.key_dict().items() if k != field} == config.key_dict()
+        assert run_key(changed) != run_key(config)
+    assert run_key(replace(config, dropout=0.0, adversarial_eps=0.0)) == run_key(config)
+
+
+# --- regularizers
+
+
+def test_dropout_acts_on_the_last_linear_layer_in_train_mode_only():
+    torch.manual_seed(0)
+    model = models.build("small_cnn", 1, 10).eval()
+    x = torch.randn(8, 1, 8, 8)
+    with torch.no_grad():
+        clean = model(x)
+        handle = add_dropout(model, 0.5)
+        inputs = []  # what the last layer sees: pre-hooks run in order, so after the dropout
+        model.linear.register_forward_pre_hook(lambda layer, args: inputs.append(args[0].clone()))
+        assert torch.equal(model(x), clean)  # eval mode: no dropout
+        model.train()
+        a, b = model(x), model(x)
+    assert not torch.equal(a, b) and not torch.allclose(a, clean)
+    features, dropped = inputs[0], inputs[1] == 0
+    assert 0.3 < dropped[features != 0].float().mean() < 0.7  # about half of the non-zero features
+    torch.testing.assert_close(inputs[1][~dropped], 2 * features[~dropped])  # the kept ones scaled by 1 / (1 - p)
+    handle.remove()
+    with torch.no_grad():
+        assert torch.equal(model(x), clean)  # train mode without the hook: no batch statistics in small_cnn
+
+
+def test_dropout_needs_a_linear_layer():
+    with pytest.raises(ValueError, match="nn.Linear"):
+        add_dropout(torch.nn.Conv2d(1, 2, 3), 0.5)
+
+
+def test_fgsm_input_is_the_signed_gradient_step():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    x, y = torch.randn(6, 5, requires_grad=True), torch.randint(0, 3, (6,))
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    xa = fgsm_input(x, loss, 0.25)
+    assert not xa.requires_grad
+    assert (xa - x).abs().max().item() == pytest.approx(0.25)  # on the L-inf sphere of radius eps
+    (grad,) = torch.autograd.grad(loss, x, retain_graph=True)  # the graph of the clean loss is still there
+    torch.testing.assert_close(xa - x.detach(), 0.25 * grad.sign())
+    with torch.no_grad():
+        assert torch.nn.functional.cross_entropy(model(xa), y) > loss  # the step raises the loss
+
+
+def test_regularized_training_changes_the_weights(tmp_path):
+    config = RunConfig(SMALL_DIGITS, arch="small_cnn", epochs=1, batch_size=50, optimizer="adam")
+    weights = {}
+    for name, changes in (("plain", {}), ("dropout", dict(dropout=0.5)), ("adversarial", dict(adversarial_eps=0.1))):
+        trace = train(replace(config, **changes), weights=tmp_path / f"{name}.pt", progress=False)
+        weights[name] = torch.load(tmp_path / f"{name}.pt", weights_only=True)
+        assert trace.meta["config"].get("dropout", 0.0) == changes.get("dropout", 0.0)
+    for name in ("dropout", "adversarial"):
+        assert not torch.equal(weights[name]["linear.weight"], weights["plain"]["linear.weight"]), name
+    again = train(replace(config, adversarial_eps=0.1), weights=tmp_path / "again.pt", progress=False)
+    assert torch.equal(torch.load(tmp_path / "again.pt", weights_only=True)["linear.weight"],
+                       weights["adversarial"]["linear.weight"])  # still deterministic for a seed
+    assert 0 < again.batch_correct.mean() <= 1
 
 
 # --- evaluation
