@@ -57,6 +57,9 @@ def check_stackable(configs: list[RunConfig]) -> RunConfig:
     odd = [c for c in configs if replace(c, seed=first.seed) != first]
     if odd:
         raise ValueError(f"stacked runs must differ in their seed only; {odd[0]} differs from {first}")
+    if first.dropout or first.adversarial_eps:
+        raise ValueError("stacked training has neither dropout nor adversarial training; "
+                         "train these runs one by one (stacked=False)")
     seeds = [c.seed for c in configs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"stacked runs need distinct seeds, got {seeds}")

@@ -160,6 +160,8 @@ def test_cpu_runs_stay_sequential(tmp_path, monkeypatch):
     ([CONFIG, replace(CONFIG, seed=1, lr=0.1)], "differ in their seed only"),
     ([CONFIG, CONFIG], "distinct seeds"),
     ([replace(CONFIG, epochs=0)], "epochs=0"),
+    ([replace(CONFIG, dropout=0.5)], "neither dropout nor adversarial"),
+    ([replace(CONFIG, adversarial_eps=0.1)], "neither dropout nor adversarial"),
 ])
 def test_bad_stacks_raise(configs, message):
     with pytest.raises(ValueError, match=message):
