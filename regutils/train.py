@@ -28,8 +28,8 @@ schedule       multistep: lr divided by 10 at ``milestones`` (default: the
                paper's epochs 81 and 122 of 200, scaled to ``epochs``);
                cosine: cosine annealing to 0 over ``epochs``; constant
 seed           model initialization, sample order and augmentation
-dropout        probability of dropout on the input of the model's last
-               linear layer, in training only (0: none)
+dropout        probability of dropout on the input of the model's
+               classifier layer, in training only (0: none)
 adversarial    ``adversarial_eps``: FGSM adversarial training, each
                minibatch loss half the clean loss and half the loss at
                x + eps sign(dL/dx), eps in normalized input units (0: none;
@@ -170,15 +170,15 @@ def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 
 
 def add_dropout(model: torch.nn.Module, p: float) -> torch.utils.hooks.RemovableHandle:
-    """Dropout of probability ``p`` on the input of ``model``'s last ``nn.Linear``, in train mode only.
+    """Dropout of probability ``p`` on the input of ``model``'s classifier layer, in train mode only.
 
-    A forward pre-hook, so any architecture ending in a linear layer gets it
-    without a change to its code; returns the hook's handle (``.remove()``).
+    A forward pre-hook on :func:`regutils.features.classifier_layer` (the last
+    ``nn.Linear``, or a 1x1 conv classifier), so any architecture of the zoo gets
+    it without a change to its code; returns the hook's handle (``.remove()``).
     """
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not linears:
-        raise ValueError(f"dropout needs a model with an nn.Linear layer; {type(model).__name__} has none")
-    return linears[-1].register_forward_pre_hook(
+    from .features import classifier_layer
+
+    return classifier_layer(model).register_forward_pre_hook(
         lambda layer, args: (F.dropout(args[0], p, layer.training), *args[1:]))
 
 

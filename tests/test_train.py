@@ -371,9 +371,23 @@ def test_dropout_acts_on_the_last_linear_layer_in_train_mode_only():
         assert torch.equal(model(x), clean)  # train mode without the hook: no batch statistics in small_cnn
 
 
-def test_dropout_needs_a_linear_layer():
-    with pytest.raises(ValueError, match="nn.Linear"):
+def test_dropout_needs_a_classifier_layer():
+    with pytest.raises(ValueError, match="nn.Linear nor a 1x1"):
         add_dropout(torch.nn.Conv2d(1, 2, 3), 0.5)
+
+
+def test_dropout_reaches_a_conv_classifier():
+    torch.manual_seed(0)
+    model = models.build("nin", 3, 10)
+    x = torch.randn(4, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        clean = model(x)
+    add_dropout(model, 0.5)
+    with torch.no_grad():
+        assert torch.equal(model(x), clean)  # eval mode: no dropout
+        model.train()
+        assert not torch.allclose(model(x), model(x))  # train mode: fresh masks on every pass
 
 
 def test_fgsm_input_is_the_signed_gradient_step():
