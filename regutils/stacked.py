@@ -44,7 +44,8 @@ from . import models
 from .data import Data, augment
 from .trace import Cache, Trace, TraceError, _atomic_write
 from .train import (RunConfig, _batches, _optimizer, _save_checkpoint, _scheduler, evaluate, finish_trace,
-                    load_checkpoint, load_for, new_history, new_record, progress_default, resolve_device, run_key)
+                    load_checkpoint, load_for, new_history, new_record, progress_default, record_until, resolve_device,
+                    restore_record, run_key)
 
 
 def check_stackable(configs: list[RunConfig]) -> RunConfig:
@@ -138,11 +139,7 @@ def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device:
             sched.load_state_dict(state["scheduler"])
             for g, s in zip(gens, state["generators"], strict=True):
                 g.set_state(s)
-            start_epoch, step = state["epoch"], state["step"]
-            for k in rec:
-                rec[k][:, :start_epoch] = state["rec"][k]
-            for k in history:
-                history[k][:, :start_epoch] = state["history"][k]
+            start_epoch, step = restore_record(rec, history, state), state["step"]
         except (TraceError, KeyError, RuntimeError, ValueError) as err:
             warnings.warn(f"ignoring unusable checkpoint {checkpoint}: {err}; training from epoch 0")
             stack, opt, sched, gens = fresh()
@@ -197,8 +194,7 @@ def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device:
             _save_checkpoint(checkpoint, {
                 "epoch": epoch + 1, "step": step, "tensors": stack.tensors(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "generators": [g.get_state() for g in gens],
-                "rec": {k: v[:, :epoch + 1] for k, v in rec.items()},
-                "history": {k: v[:, :epoch + 1] for k, v in history.items()},
+                **record_until(rec, history, epoch + 1),
             })
     bar.close()
     if weights is not None:

@@ -279,6 +279,22 @@ def new_history(epochs: int, runs: tuple[int, ...] = ()) -> dict[str, np.ndarray
     return {k: np.zeros((*runs, epochs)) for k in ("loss", "train_acc", "test_acc", "lr", "seconds", "eval_seconds")}
 
 
+def record_until(rec: dict, history: dict, epochs: int) -> dict:
+    """The first ``epochs`` epochs of a record and history (single or stacked runs), for a checkpoint."""
+    return {"rec": {k: v[..., :epochs, :] for k, v in rec.items()},
+            "history": {k: v[..., :epochs] for k, v in history.items()}}
+
+
+def restore_record(rec: dict, history: dict, state: dict) -> int:
+    """Copy a checkpoint's record and history (:func:`record_until`) into ``rec`` / ``history``; its epochs."""
+    done = state["epoch"]
+    for k in rec:
+        rec[k][..., :done, :] = state["rec"][k]
+    for k in history:
+        history[k][..., :done] = state["history"][k]
+    return done
+
+
 def finish_trace(config: RunConfig, data: Data, rec: dict, history: dict, dev: torch.device, start_epoch: int,
                  **meta) -> Trace:
     """The Trace of a finished run from its record, history and ``meta`` entries beyond the common ones."""
@@ -334,11 +350,7 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
             torch.set_rng_state(state["torch_rng"])
             if cuda and state.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(state["cuda_rng"], dev)
-            start_epoch, step = state["epoch"], state["step"]
-            for k in rec:
-                rec[k][:start_epoch] = state["rec"][k]
-            for k in history:
-                history[k][:start_epoch] = state["history"][k]
+            start_epoch, step = restore_record(rec, history, state), state["step"]
         except (TraceError, KeyError, RuntimeError) as err:
             warnings.warn(f"ignoring unusable checkpoint {checkpoint}: {err}; training from epoch 0")
             start_epoch, step = 0, 0
@@ -402,8 +414,7 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
                 "epoch": epoch + 1, "step": step, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(dev) if cuda else None,
-                "rec": {k: v[:epoch + 1] for k, v in rec.items()},
-                "history": {k: v[:epoch + 1] for k, v in history.items()},
+                **record_until(rec, history, epoch + 1),
             })
     bar.close()
     if weights is not None:
