@@ -15,12 +15,7 @@ SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
 CONFIG = RunConfig(SMALL_DIGITS, arch="small_cnn", epochs=3, batch_size=32, lr=0.01)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_colour_npz(path, n=96, m=32):

@@ -2,7 +2,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings, strategies as st
 
 from regutils import trace as trace_module
@@ -189,14 +188,6 @@ def test_cache_key_depends_on_config_and_data():
 def test_default_cache_dir_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("REGUTILS_CACHE", str(tmp_path))
     assert Cache().root == tmp_path
-
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_corrupt_cached_trace_is_retrained(tmp_path, one_thread):

@@ -25,13 +25,7 @@ CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset
 SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # one thread: no oversubscription on a shared machine, and the same kernels in the subprocess
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def assert_same_record(a, b):

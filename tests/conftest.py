@@ -1,0 +1,11 @@
+import pytest
+import torch
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: no oversubscription on a shared machine, and the same kernels in a subprocess."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
