@@ -76,8 +76,8 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
     card = report.collect(out / "scorecard", names)
-    card = card.apply(lambda col: col.str.replace("|", "\\|", regex=False))  # a pipe would split a cell
-    (out / "scorecard.md").write_text(card.to_markdown(index=False) + "\n" if len(card) else "No chapter has run yet.\n")
+    (out / "tally.md").write_text(report.tally_markdown(card, profile))
+    (out / "scorecard.md").write_text(report.scorecard_markdown(card))
     rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
     (out / "build_info.md").write_text(
         f"Built with the **{profile}** profile on {_hardware()}, Python {platform.python_version()}, "

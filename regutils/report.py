@@ -1,14 +1,22 @@
 """The "paper vs this build" tables of the chapters, and the scorecard that gathers them.
 
+    from regutils.claims import at_least, within
     from regutils.report import Scorecard
     card = Scorecard("setup", setting=s.describe())
-    card.add("Pearson of CBTL, epoch vs minibatch record", paper=0.9896, value=corr)   # corr: stats.Corr
-    card.add("Ratio of inference counts", paper="1/390", value="1/11")
-    card.table()        # a DataFrame for the page; also written to <dir>/setup.csv
+    card.add("Pearson of CBTL, epoch vs minibatch record", paper=0.9896, value=corr,   # corr: stats.Corr
+             test=at_least(0.98))
+    card.add("Ratio of inference counts", paper="1/390", value="1/11")                 # no test: context
+    card.add("gain at 50,000 samples", paper=0.1, value=g, test=above(0),
+             comparable="the profile has 1,017 test samples")                         # not comparable here
+    card.table()        # a Styler for the page; also written to <dir>/setup.csv
+    card.summary()      # Markdown: one line per claim with its verdict, for the chapter's prose
+    card.verdict("Pearson of CBTL, epoch vs minibatch record")    # "reproduced", ...
 
-Each chapter writes its rows to ``$REGUTILS_SCORECARD_DIR`` (default
-``book/generated/scorecard``); the book build joins them into the
-intro's scorecard.
+Each row states the paper's claim as a tested predicate (:mod:`regutils.claims`) and gets a
+computed verdict: reproduced, not reproduced, not comparable at this profile, or context (a row
+with no test, never counted). Each chapter writes its rows to ``$REGUTILS_SCORECARD_DIR``
+(default ``book/generated/scorecard``); the book build joins them into the intro's scorecard,
+which opens with "N of M claims reproduced".
 """
 from __future__ import annotations
 
@@ -16,9 +24,12 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-COLUMNS = ["chapter", "quantity", "paper", "this build", "interval", "setting"]
+from .claims import CONTEXT, Tally, Test, verdict
+
+COLUMNS = ["chapter", "quantity", "paper", "test", "this build", "interval", "verdict", "setting"]
 
 
 def scorecard_dir() -> Path:
@@ -30,29 +41,63 @@ def _fmt(x) -> str:
         return x
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
-    if isinstance(x, int):
-        return str(x)
-    return f"{x:.4f}"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{float(x):.4f}"
 
 
 class Scorecard:
     def __init__(self, chapter: str, setting: str):
         self.chapter, self.setting, self.rows = chapter, setting, []
 
-    def add(self, quantity: str, paper, value, setting: str | None = None) -> "Scorecard":
-        """One row; ``value`` may be a number, a string or a correlation with ``r, low, high``."""
+    def add(self, quantity: str, paper, value, test: Test | None = None, setting: str | None = None,
+            comparable: bool | str = True) -> "Scorecard":
+        """One row.
+
+        ``value`` may be a number, a boolean, a string or a correlation with ``r, low, high``;
+        ``test`` the claim as a predicate on it (None: a context row, not a claim);
+        ``comparable`` False or a reason string: this profile cannot test the claim.
+        """
+        if any(row["quantity"] == quantity for row in self.rows):
+            raise ValueError(f"chapter {self.chapter!r} already has a row {quantity!r}")
         interval = ""
         if hasattr(value, "r"):
             if not (math.isnan(value.low) or math.isnan(value.high)):
                 interval = f"[{value.low:.4f}, {value.high:.4f}]"
-            value = value.r
+        outcome = verdict(test, value, comparable)
+        test_text = "" if test is None else test.text
+        if isinstance(comparable, str):
+            test_text += f" (not testable here: {comparable})"
         self.rows.append({"chapter": self.chapter, "quantity": quantity, "paper": _fmt(paper),
-                          "this build": _fmt(value), "interval": interval,
-                          "setting": setting or self.setting})
+                          "test": test_text, "this build": _fmt(getattr(value, "r", value)),
+                          "interval": interval, "verdict": outcome, "setting": setting or self.setting})
         return self
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    def verdict(self, quantity: str) -> str:
+        """The verdict of the row named ``quantity``."""
+        for row in self.rows:
+            if row["quantity"] == quantity:
+                return row["verdict"]
+        raise KeyError(f"chapter {self.chapter!r} has no row {quantity!r}")
+
+    def tally(self) -> Tally:
+        return Tally.of(row["verdict"] for row in self.rows)
+
+    def summary(self) -> str:
+        """Markdown for the chapter's prose: the count, then one line per claim with its verdict."""
+        lines = [self.tally().sentence()]
+        for row in self.rows:
+            if row["verdict"] == CONTEXT:
+                continue
+            interval = f" {row['interval']}" if row["interval"] else ""
+            lines.append(f"- *{row['verdict']}*: {row['quantity']}: paper {row['paper']}, "
+                         f"this build {row['this build']}{interval}; claim: {row['test']}.")
+        return "\n".join(lines)
 
     def table(self, write: bool = True):
         """The rows for the page (a Styler: full text, no index); ``write`` also saves the chapter's CSV."""
@@ -70,3 +115,20 @@ def collect(directory: str | os.PathLike, order: list[str]) -> pd.DataFrame:
     frames = [pd.read_csv(directory / f"{c}.csv", dtype=str, keep_default_na=False)
               for c in order if (directory / f"{c}.csv").is_file()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def tally_markdown(card: pd.DataFrame, profile: str) -> str:
+    """The intro's opening count: "N of M claims reproduced at this profile"."""
+    if not len(card):
+        return "No chapter has run yet.\n"
+    return Tally.of(card["verdict"]).sentence(profile) + "\n"
+
+
+def scorecard_markdown(card: pd.DataFrame) -> str:
+    """The intro's scorecard: every chapter's rows, each linked to its chapter."""
+    if not len(card):
+        return "No chapter has run yet.\n"
+    card = card.copy()
+    card = card.apply(lambda col: col.str.replace("|", "\\|", regex=False))  # a pipe would split a cell
+    card["chapter"] = [f"{{doc}}`{c} </book/{c}>`" for c in card["chapter"]]
+    return card.to_markdown(index=False) + "\n"

@@ -7,6 +7,7 @@ _build/screenshots/.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -48,8 +49,12 @@ def test_every_chapter_executed_without_error(book):
 def test_scorecard_gathers_every_chapter(book):
     card = (ROOT / "book" / "generated" / "scorecard.md").read_text()
     for name in chapters(ROOT):
-        assert f"| {name} " in card, f"chapter {name} wrote no scorecard row"
-    assert (book / "book" / "intro.html").read_text().count("<tr") > len(chapters(ROOT))
+        assert f"`{name} </book/{name}>`" in card, f"chapter {name} wrote no scorecard row"
+    intro = (book / "book" / "intro.html").read_text()
+    assert intro.count("<tr") > len(chapters(ROOT))
+    assert re.search(r"\d+ of \d+ claims reproduced", intro), "the intro does not open with the count"
+    for name in chapters(ROOT):  # every row links to its chapter's page
+        assert f'href="{name}.html"' in intro, f"no scorecard link to {name}"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
