@@ -70,12 +70,12 @@ def read_batch(path: str | os.PathLike) -> dict:
     Raises DataError for a file that is not a pickle or that names any global
     other than numpy's array constructors (no code runs).
     """
-    try:
-        with open(path, "rb") as f:
+    with open(path, "rb") as f:
+        try:
             # encoding="bytes": the batches were pickled by Python 2, their text stays bytes
             batch = _ArrayUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise DataError(f"{path}: not a CIFAR python batch ({err})") from err
+        except Exception as err:  # a malformed pickle raises many kinds (EOFError, KeyError, struct.error, ...)
+            raise DataError(f"{path}: not a CIFAR python batch ({type(err).__name__}: {err})") from err
     if not isinstance(batch, dict):
         raise DataError(f"{path}: not a CIFAR python batch (a {type(batch).__name__}, expected a dict)")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -2,6 +2,7 @@ import hashlib
 import io
 import pickle
 import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -18,14 +19,42 @@ CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 FLAT = 3 * 32 * 32
 
 
-def write_batch(path: Path, batch: dict) -> None:
+def write_batch(path: Path, batch) -> None:
     with open(path, "wb") as f:
-        pickle.dump(batch, f, protocol=4)  # bytes keys and numpy arrays, as the original batches hold
+        pickle.dump(batch, f, protocol=4)
+
+
+class Py2Pickler(pickle._Pickler):
+    """Pickles as Python 2 did the original batches: text as ``str`` (BINSTRING), numpy.core's array constructor."""
+
+    def save_bytes(self, obj):
+        size = len(obj)
+        head = pickle.SHORT_BINSTRING + bytes([size]) if size < 256 else pickle.BINSTRING + struct.pack("<i", size)
+        self.write(head + obj)
+        self.memoize(obj)
+
+    def save_str(self, obj):
+        self.save_bytes(obj.encode("latin1"))
+
+    def save_global(self, obj, name=None):
+        if getattr(obj, "__name__", None) == "_reconstruct":  # numpy 1 named its module numpy.core
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
+            self.memoize(obj)
+        else:
+            super().save_global(obj, name)
+
+    dispatch = {**pickle._Pickler.dispatch, bytes: save_bytes, str: save_str}
+
+
+def write_py2_batch(path: Path, batch: dict) -> None:
+    with open(path, "wb") as f:
+        Py2Pickler(f, protocol=2).dump(batch)
 
 
 @pytest.fixture(scope="module")
 def cifar_root(tmp_path_factory):
-    """A fake torchvision CIFAR-10 root: six full-size python batches of random pixels, and the meta file.
+    """A fake torchvision CIFAR-10 root: six full-size python batches of random pixels, and the meta file,
+    pickled in the originals' Python 2 format.
 
     Returns the root and the (data, labels) of each batch, training batches first.
     """
@@ -37,10 +66,10 @@ def cifar_root(tmp_path_factory):
     for name in (*cifar_subset.TRAIN_BATCHES, cifar_subset.TEST_BATCH):
         data = rng.integers(0, 256, (10000, FLAT), dtype=np.uint8)
         labels = rng.integers(0, 10, 10000).tolist()  # a list of ints, as in the original batches
-        write_batch(folder / name, {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                                    b"filenames": [b"x.png"] * 10000})
+        write_py2_batch(folder / name, {"batch_label": name, "labels": labels, "data": data,
+                                        "filenames": ["x.png"] * 10000})
         batches.append((data, np.array(labels)))
-    write_batch(folder / "batches.meta", {b"label_names": [c.encode() for c in CLASSES], b"num_vis": FLAT})
+    write_py2_batch(folder / "batches.meta", {"label_names": CLASSES, "num_vis": FLAT})
     return root, batches
 
 
