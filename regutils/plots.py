@@ -288,3 +288,42 @@ def correlation_heatmap(ax, matrix, labels, annotate=True, vmin=None, vmax=1, cm
             ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize="small",
                     color="white" if luminance[row, col] < 0.5 else "black")
     return image
+
+
+#: frame colours of the paper's Fig. 9: training samples of the test sample's class, of other classes
+SAME_CLASS_FRAME, OTHER_CLASS_FRAME = (0.0, 0.62, 0.45), (0.84, 0.15, 0.16)
+
+
+def frame_by_class(images, labels, target_label, width=2):
+    """Images framed by class: green when the label is target_label, red otherwise (paper Fig. 9).
+
+    images: (K, H, W[, C]) uint8 or floats in [0, 1]; labels: (K,). Returns float RGB images of
+    shape (K, H + 2 width, W + 2 width, 3): gray images are repeated on three channels, and a
+    border `width` pixels wide is painted :data:`SAME_CLASS_FRAME` or :data:`OTHER_CLASS_FRAME`.
+    """
+    images = _as_unit_images(images)
+    labels = np.asarray(labels)
+    if labels.shape != images.shape[:1]:
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+    if int(width) < 1:
+        raise ValueError(f"width must be a positive integer, got {width}")
+    width = int(width)
+    rgb = np.repeat(images[..., None], 3, axis=-1) if images.ndim == 3 else images[..., :3]
+    colors = np.where((labels == target_label)[:, None], SAME_CLASS_FRAME, OTHER_CLASS_FRAME)  # (K, 3)
+    k, h, w = rgb.shape[:3]
+    framed = np.broadcast_to(colors[:, None, None, :], (k, h + 2 * width, w + 2 * width, 3)).copy()
+    framed[:, width:width + h, width:width + w] = rgb
+    return framed
+
+
+def sync_grid(ax, test_image, train_images, train_labels, test_label, titles=None, ncols=8, width=2):
+    """One test sample and its synchronized training samples, framed by class (paper Fig. 9).
+
+    The test sample comes first with a black frame, then train_images (K, H, W[, C]) framed by
+    :func:`frame_by_class`; titles (K + 1 entries, the test sample's first) are optional.
+    Returns the AxesImage list of :func:`image_grid`.
+    """
+    test = frame_by_class(np.asarray(test_image)[None], [test_label], test_label, width)
+    test[:, :width], test[:, -width:], test[:, :, :width], test[:, :, -width:] = 0, 0, 0, 0
+    train = frame_by_class(train_images, train_labels, test_label, width)
+    return image_grid(ax, np.concatenate([test, train]), titles=titles, ncols=ncols)
