@@ -172,7 +172,7 @@ def table1_training_sets(synced_j, train_labels, test_label, n, rng, n_same=TABL
         if pools[f"synced {group}"].size < need:
             raise NotEnoughSynchronized(
                 f"{pools[f'synced {group}'].size} synchronized samples of "
-                f"{'the test sample' if group == 'same' else 'other'} class(es), the protocol needs {need}")
+                f"{'its class' if group == 'same' else 'other classes'}, the protocol needs {need}")
     free = np.flatnonzero(~synced_j)
     if not n_fixed <= n <= free.size:
         raise ValueError(f"n must be in {n_fixed}..{free.size} (the synchronized samples put in, the "

@@ -168,10 +168,10 @@ def test_table1_sets_hold_23_plus_23(n):
 
 def test_table1_sets_refuse_too_few_synchronized():
     labels, synced = table1_case(n_synced_same=22)
-    with pytest.raises(NotEnoughSynchronized, match="22 synchronized samples of the test sample"):
+    with pytest.raises(NotEnoughSynchronized, match="22 synchronized samples of its class"):
         table1_training_sets(synced, labels, 2, 100, np.random.default_rng(0))
     labels, synced = table1_case(n_synced_other=5)
-    with pytest.raises(NotEnoughSynchronized, match="5 synchronized samples of other"):
+    with pytest.raises(NotEnoughSynchronized, match="5 synchronized samples of other classes"):
         table1_training_sets(synced, labels, 2, 100, np.random.default_rng(0))
     labels, synced = table1_case()
     with pytest.raises(ValueError, match="n must be"):
