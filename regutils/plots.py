@@ -290,8 +290,9 @@ def correlation_heatmap(ax, matrix, labels, annotate=True, vmin=None, vmax=1, cm
     return image
 
 
-#: frame colours of the paper's Fig. 9: training samples of the test sample's class, of other classes
-SAME_CLASS_FRAME, OTHER_CLASS_FRAME = (0.0, 0.62, 0.45), (0.84, 0.15, 0.16)
+#: frame colours of the paper's Fig. 9: training samples of the test sample's class, of other classes;
+#: the test sample itself
+SAME_CLASS_FRAME, OTHER_CLASS_FRAME, TEST_SAMPLE_FRAME = (0.0, 0.62, 0.45), (0.84, 0.15, 0.16), (0.6, 0.6, 0.6)
 
 
 def frame_by_class(images, labels, target_label, width=2):
@@ -316,14 +317,17 @@ def frame_by_class(images, labels, target_label, width=2):
     return framed
 
 
-def sync_grid(ax, test_image, train_images, train_labels, test_label, titles=None, ncols=8, width=2):
+def sync_grid(ax, test_image, train_images, train_labels, test_label, titles=None, ncols=8, width=None):
     """One test sample and its synchronized training samples, framed by class (paper Fig. 9).
 
-    The test sample comes first with a black frame, then train_images (K, H, W[, C]) framed by
-    :func:`frame_by_class`; titles (K + 1 entries, the test sample's first) are optional.
+    The test sample comes first with a :data:`TEST_SAMPLE_FRAME` (gray) frame, then train_images
+    (K, H, W[, C]) framed by :func:`frame_by_class`; titles (K + 1 entries, the test sample's
+    first) are optional. width: frame width in pixels (None: H // 16, at least 1).
     Returns the AxesImage list of :func:`image_grid`.
     """
-    test = frame_by_class(np.asarray(test_image)[None], [test_label], test_label, width)
-    test[:, :width], test[:, -width:], test[:, :, :width], test[:, :, -width:] = 0, 0, 0, 0
+    test_image = np.asarray(test_image)
+    width = max(1, test_image.shape[0] // 16) if width is None else width
+    test = frame_by_class(test_image[None], [test_label], test_label, width)
+    test[:, :width], test[:, -width:], test[:, :, :width], test[:, :, -width:] = (TEST_SAMPLE_FRAME,) * 4
     train = frame_by_class(train_images, train_labels, test_label, width)
     return image_grid(ax, np.concatenate([test, train]), titles=titles, ncols=ncols)

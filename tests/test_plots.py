@@ -214,8 +214,8 @@ def test_frame_by_class_colours_follow_the_class():
 def test_sync_grid_draws_the_test_sample_first(ax):
     rng = np.random.default_rng(0)
     train = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
-    drawn = plots.sync_grid(ax, train[0], train, np.array([1, 0, 1, 1, 0]), 1, ncols=3, width=1)
+    drawn = plots.sync_grid(ax, train[0], train, np.array([1, 0, 1, 1, 0]), 1, ncols=3)  # 8 px: width 1
     canvas = drawn[0].get_array()
-    np.testing.assert_allclose(canvas[0, 0], 0.0)  # the test sample's black frame
+    np.testing.assert_allclose(canvas[0, 0], plots.TEST_SAMPLE_FRAME)  # the test sample's frame
     np.testing.assert_allclose(canvas[0, 10 + 2], plots.SAME_CLASS_FRAME)  # second tile: class 1
     np.testing.assert_allclose(canvas[0, 2 * (10 + 2)], plots.OTHER_CLASS_FRAME)  # third: class 0
