@@ -12,6 +12,8 @@ and returns int64 indices into the N samples::
     shown = picks.spread_over_plane(cbtl, events, k=8)
     # the sample at given quantiles of a score, optionally among a subset
     regular, middle, irregular = picks.pick_by_quantile(density, [1.0, 0.5, 0.0], among=events > 0)
+    # the test samples of the paper's Fig. 9 and Table 1, or three by regularity
+    shown, rule = picks.pick_sync_examples(density, eligible, index_test, wanted=(521, 5695, 889))
 """
 import numpy as np
 
@@ -147,3 +149,37 @@ def pick_by_quantile(score, quantiles, among=None, seed=0):
         raise ValueError("no candidate samples to pick from")
     order = candidates[_order(score[candidates], seed)]
     return order[np.round(quantiles * (order.size - 1)).astype(np.int64)]
+
+
+def pick_sync_examples(regularity, eligible, source_index=None, wanted=None, seed=0):
+    """Three test samples to show with their synchronized training samples (paper Fig. 9, Table 1).
+
+    regularity: (M,) score of each test sample (higher: more regular, e.g. its density in the
+    (CBGL, events) plane); eligible: (M,) bool, the samples that qualify (e.g. those with
+    long-term synchronized training samples). When every index in `wanted` (the paper's samples,
+    as indices of the source data set) is found in `source_index` (M,), those samples are taken,
+    in the order of `wanted`. Otherwise the eligible samples at the top, middle and bottom of the
+    regularity order (:func:`pick_by_quantile` at 1, 0.5, 0: high, middle, low regularity).
+    Returns (indices into the M samples, int64, and a sentence stating which rule chose them);
+    the indices are fewer than three when fewer samples are eligible.
+    """
+    (regularity,) = _as_scores(regularity=regularity)
+    eligible = np.asarray(eligible)
+    if eligible.dtype != bool or eligible.shape != regularity.shape:
+        raise ValueError(f"eligible must be a bool mask of shape {regularity.shape}")
+    if wanted is not None and source_index is not None:
+        source_index = np.asarray(source_index)
+        if source_index.shape != regularity.shape:
+            raise ValueError(f"source_index must have shape {regularity.shape}, got {source_index.shape}")
+        wanted = np.asarray(wanted, dtype=np.int64)
+        position = {int(i): p for p, i in enumerate(source_index)}
+        if all(int(w) in position for w in wanted):
+            return (np.array([position[int(w)] for w in wanted], dtype=np.int64),
+                    f"the paper's test samples {', '.join(str(int(w)) for w in wanted)}")
+    n = int(np.count_nonzero(eligible))
+    if n == 0:
+        return np.empty(0, dtype=np.int64), "no test sample qualifies"
+    quantiles = [1.0, 0.5, 0.0] if n >= 3 else [1.0, 0.0][:n]
+    chosen = pick_by_quantile(regularity, quantiles, among=eligible, seed=seed)
+    return (chosen, "the qualifying test samples of highest, middle and lowest regularity"
+            if n >= 3 else f"all {n} qualifying test samples, highest regularity first")

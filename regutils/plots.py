@@ -313,3 +313,46 @@ def run_raster(ax, correct, event_color=OKABE_ITO[5]):
     ax.set_ylabel("run")
     ax.set_yticks(np.arange(1, runs + 1) if runs <= 12 else np.linspace(1, runs, 5).round())
     return image, crosses
+
+
+#: frame colours of the paper's Fig. 9: training samples of the test sample's class, of other classes;
+#: the test sample itself
+SAME_CLASS_FRAME, OTHER_CLASS_FRAME, TEST_SAMPLE_FRAME = (0.0, 0.62, 0.45), (0.84, 0.15, 0.16), (0.6, 0.6, 0.6)
+
+
+def frame_by_class(images, labels, target_label, width=2):
+    """Images framed by class: green when the label is target_label, red otherwise (paper Fig. 9).
+
+    images: (K, H, W[, C]) uint8 or floats in [0, 1]; labels: (K,). Returns float RGB images of
+    shape (K, H + 2 width, W + 2 width, 3): gray images are repeated on three channels, and a
+    border `width` pixels wide is painted :data:`SAME_CLASS_FRAME` or :data:`OTHER_CLASS_FRAME`.
+    """
+    images = _as_unit_images(images)
+    labels = np.asarray(labels)
+    if labels.shape != images.shape[:1]:
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+    if int(width) < 1:
+        raise ValueError(f"width must be a positive integer, got {width}")
+    width = int(width)
+    rgb = np.repeat(images[..., None], 3, axis=-1) if images.ndim == 3 else images[..., :3]
+    colors = np.where((labels == target_label)[:, None], SAME_CLASS_FRAME, OTHER_CLASS_FRAME)  # (K, 3)
+    k, h, w = rgb.shape[:3]
+    framed = np.broadcast_to(colors[:, None, None, :], (k, h + 2 * width, w + 2 * width, 3)).copy()
+    framed[:, width:width + h, width:width + w] = rgb
+    return framed
+
+
+def sync_grid(ax, test_image, train_images, train_labels, test_label, titles=None, ncols=8, width=None):
+    """One test sample and its synchronized training samples, framed by class (paper Fig. 9).
+
+    The test sample comes first with a :data:`TEST_SAMPLE_FRAME` (gray) frame, then train_images
+    (K, H, W[, C]) framed by :func:`frame_by_class`; titles (K + 1 entries, the test sample's
+    first) are optional. width: frame width in pixels (None: H // 16, at least 1).
+    Returns the AxesImage list of :func:`image_grid`.
+    """
+    test_image = np.asarray(test_image)
+    width = max(1, test_image.shape[0] // 16) if width is None else width
+    test = frame_by_class(test_image[None], [test_label], test_label, width)
+    test[:, :width], test[:, -width:], test[:, :, :width], test[:, :, -width:] = (TEST_SAMPLE_FRAME,) * 4
+    train = frame_by_class(train_images, train_labels, test_label, width)
+    return image_grid(ax, np.concatenate([test, train]), titles=titles, ncols=ncols)

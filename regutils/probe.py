@@ -1,4 +1,17 @@
-"""Do a test sample's synchronized training samples carry its class? An SVM probe (paper Table 1).
+"""Do a test sample's synchronized training samples carry its class? SVM probes (paper Table 1).
+
+The paper's protocol (Table 1) is :func:`binary_probe`: a *binary* SVM, "does this test sample
+belong to class c" (c its class), trained on N training samples that hold 46 long-term
+synchronized samples, 23 of class c and 23 of other classes (*with*), or on N training samples
+holding none of them (*without*)::
+
+    from regutils.probe import binary_probe, table1_training_sets
+    sets = table1_training_sets(synced_j, y_train, y_test[j], n=100, rng=rng)
+    acc = binary_probe(train_features, y_train, test_features, y_test, synced_j, j, n=100,
+                       repeats=20, seed=0)   # {"with_synced": .., "without_synced": .., "control": ..}
+
+The multi-class probe below (:func:`sync_svm_experiment`) is this book's wider variant over many
+test samples:
 
     from regutils.probe import sync_svm_experiment
     result = sync_svm_experiment(train_features, y_train, test_features, y_test,
@@ -116,3 +129,102 @@ def sync_svm_experiment(train_features, train_labels, test_features, test_labels
     return pd.DataFrame({"test_index": test_indices, "label": test_labels[test_indices],
                          "n_synced": synced.sum(axis=1),
                          **{name: hits / int(repeats) for name, hits in correct.items()}})
+
+
+#: synchronized samples of the test sample's class and of other classes in the paper's Table 1
+TABLE1_SAME, TABLE1_OTHER = 23, 23
+
+
+class NotEnoughSynchronized(ValueError):
+    """Fewer long-term synchronized samples of a group than the protocol puts in the training set."""
+
+
+def table1_training_sets(synced_j, train_labels, test_label, n, rng, n_same=TABLE1_SAME,
+                         n_other=TABLE1_OTHER):
+    """Training-sample indices of one draw of the paper's Table 1 protocol, for one test sample.
+
+    synced_j: (N_train,) bool, the training samples long-term synchronized with the test sample;
+    train_labels: (N_train,); test_label: its class c. Returns three int64 arrays of n indices:
+
+    * "with_synced": n_same synchronized samples of class c and n_other of other classes, drawn at
+      random among the synchronized ones, plus n - n_same - n_other samples drawn from the
+      training samples not synchronized;
+    * "without_synced": n samples drawn from the training samples not synchronized;
+    * "control": as "with_synced", with the n_same + n_other synchronized samples replaced by as
+      many not-synchronized samples of the same class mix (n_same of class c, n_other of others),
+      so that it differs from "with" only in synchronization, not in the share of class c.
+
+    Raises :class:`NotEnoughSynchronized` when fewer than n_same (n_other) synchronized samples
+    of class c (of other classes) exist, ValueError when n is too small or too large.
+    """
+    synced_j = np.asarray(synced_j, dtype=bool)
+    train_labels = np.asarray(train_labels)
+    if synced_j.ndim != 1 or train_labels.shape != synced_j.shape:
+        raise ValueError(f"synced_j and train_labels must be 1-D of one length, got {synced_j.shape} "
+                         f"and {train_labels.shape}")
+    n, n_fixed = int(n), int(n_same) + int(n_other)
+    same_class = train_labels == test_label
+    pools = {"synced same": np.flatnonzero(synced_j & same_class),
+             "synced other": np.flatnonzero(synced_j & ~same_class),
+             "free same": np.flatnonzero(~synced_j & same_class),
+             "free other": np.flatnonzero(~synced_j & ~same_class)}
+    for group, need in (("same", n_same), ("other", n_other)):
+        if pools[f"synced {group}"].size < need:
+            raise NotEnoughSynchronized(
+                f"{pools[f'synced {group}'].size} synchronized samples of "
+                f"{'its class' if group == 'same' else 'other classes'}, the protocol needs {need}")
+    free = np.flatnonzero(~synced_j)
+    if not n_fixed <= n <= free.size:
+        raise ValueError(f"n must be in {n_fixed}..{free.size} (the synchronized samples put in, the "
+                         f"samples not synchronized), got {n}")
+    without = rng.choice(free, n, replace=False)
+    rest = without[:n - n_fixed]  # the random part shared by with and control
+    chosen = np.concatenate([rng.choice(pools["synced same"], n_same, replace=False),
+                             rng.choice(pools["synced other"], n_other, replace=False)])
+    # stand-ins of the control: same class mix, outside the shared random part
+    outside = np.ones(synced_j.size, dtype=bool)
+    outside[rest] = False
+    stand_in_pools = [pools["free same"][outside[pools["free same"]]],
+                      pools["free other"][outside[pools["free other"]]]]
+    if stand_in_pools[0].size < n_same or stand_in_pools[1].size < n_other:
+        raise ValueError(f"too few samples outside the draw to stand in for the synchronized ones in the "
+                         f"control ({stand_in_pools[0].size} of the class, {stand_in_pools[1].size} of others): "
+                         f"n={n} is too large for {synced_j.size} training samples")
+    stand_ins = np.concatenate([rng.choice(pool, size, replace=False)
+                                for pool, size in zip(stand_in_pools, (n_same, n_other))])
+    return {"with_synced": np.concatenate([rest, chosen]), "without_synced": without,
+            "control": np.concatenate([rest, stand_ins])}
+
+
+def binary_probe(train_features, train_labels, test_features, test_labels, synced_j, j, n,
+                 repeats=20, seed=0, svc_params=None, n_same=TABLE1_SAME, n_other=TABLE1_OTHER):
+    """Accuracy of the paper's binary SVM on test sample j, with and without its synchronized samples.
+
+    train_features (N_train, D), train_labels (N_train,), test_features (M, D), test_labels (M,);
+    synced_j: (N_train,) bool, the training samples long-term synchronized with test sample j.
+    Each repeat draws the sets of :func:`table1_training_sets`, fits an SVM (scikit-learn ``SVC``)
+    per set on the targets "class == test_labels[j]", and asks it whether j is of that class (the
+    right answer is yes). Returns {"with_synced", "without_synced", "control"}: the fraction of
+    the repeats answered correctly. Raises :class:`NotEnoughSynchronized` like the sampler.
+    """
+    train_features, test_features = np.asarray(train_features), np.asarray(test_features)
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    if train_features.ndim != 2 or len(train_features) != len(train_labels):
+        raise ValueError(f"train_features must be (N, D) with N = len(train_labels), got "
+                         f"{train_features.shape} and {train_labels.shape}")
+    if test_features.ndim != 2 or len(test_features) != len(test_labels):
+        raise ValueError(f"test_features must be (M, D) with M = len(test_labels), got "
+                         f"{test_features.shape} and {test_labels.shape}")
+    if not 0 <= int(j) < len(test_labels):
+        raise ValueError(f"j must index one of the {len(test_labels)} test samples, got {j}")
+    if int(repeats) < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats}")
+    rng = np.random.default_rng(seed)
+    target = train_labels == test_labels[j]  # binary targets: is the training sample of class c
+    correct = {"with_synced": 0, "without_synced": 0, "control": 0}
+    for _ in range(int(repeats)):  # a few dozen SVM fits on at most a few hundred samples
+        sets = table1_training_sets(synced_j, train_labels, test_labels[j], n, rng, n_same, n_other)
+        for name, rows in sets.items():
+            correct[name] += bool(fit_predict(train_features[rows], target[rows],
+                                              test_features[j:j + 1], svc_params)[0])
+    return {name: hits / int(repeats) for name, hits in correct.items()}

@@ -4,15 +4,20 @@ An *event* of a sample at epoch t (t = 1..T) is a transition acc^{t-1} = 1 -> ac
 with acc^0 = 0: a forgetting event on a training sample, a mal-generalizing event on a test
 sample. Event masks are bool arrays of shape (T, N) for one run, (R, T, N) for R runs.
 
-Definition. In one run, training sample i is *synchronized* with test sample j when j has at
-least one mal-generalizing event and every epoch at which j has a mal-generalizing event is an
-epoch at which i has a forgetting event:
+Definition. In one run, with E_j, F_i the sets of epochs of the mal-generalizing events of test
+sample j and of the forgetting events of training sample i, the paper's sentence ("the epoch when
+its mal-generalizing event occurs ... corresponds exactly to the epoch when the forgetting event
+of that training sample occurs") admits two readings, both computed (``rule=``):
 
-    E_j != {}  and  E_j ⊆ F_i,
+* ``rule="any"`` (default): i is synchronized with j when they share at least one event epoch,
+  |E_j ∩ F_i| >= 1. The count then grows as j's events accumulate, as the paper reports
+  ("higher in the case of a high number of mal-generalizing events").
+* ``rule="all"``: every event epoch of j is one of i's, E_j != {} and E_j ⊆ F_i. Each further
+  event is a further condition, so the count can only fall as events accumulate.
 
-with E_j, F_i the sets of event epochs. The test is a matrix product of the event masks: the
-number of epochs shared by i and j equals |E_j|. Over R runs, i is *long-term synchronized*
-with j when it is synchronized in every run; ``min_runs=m`` relaxes this to at least m runs.
+Both are a matrix product of the event masks: the shared-epoch count |E_j ∩ F_i|, compared with 1
+(any) or with |E_j| (all). Over R runs, i is *long-term synchronized* with j when it is
+synchronized in every run; ``min_runs=m`` relaxes this to at least m runs.
 
 Usage:
     from regutils.measures import event_mask
@@ -28,9 +33,13 @@ Usage:
     # (M, R) each: [j, k-1] synced in all of the first k runs, j's class / other classes
     same, other = at_least_runs_by_class(train_ev, test_ev, train_labels, test_labels)
     # (M, R) each: [j, m-1] synced in at least m of the R runs
+    strict = sync_counts(train_ev[0], test_ev[0], rule="all")   # every event epoch shared
 """
 
 import numpy as np
+from scipy.stats import spearmanr
+
+RULES = ("any", "all")
 
 
 def _check_events(name, events, ndim):
@@ -42,36 +51,45 @@ def _check_events(name, events, ndim):
     return events
 
 
-def _synced_block(train_f32, test_block):
+def _check_rule(rule):
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    return rule
+
+
+def _synced_block(train_f32, test_block, rule):
     """(T, N) float32 train events, (T, Mc) bool test events -> (Mc, N) bool synchronization."""
-    n_events = test_block.sum(axis=0)
     # float32 counts are exact: at most T shared epochs
     shared = test_block.T.astype(np.float32) @ train_f32
+    if rule == "any":
+        return shared >= 1
+    n_events = test_block.sum(axis=0)
     return (shared == n_events[:, None]) & (n_events[:, None] > 0)
 
 
-def synchronized(train_events, test_events_j):
+def synchronized(train_events, test_events_j, rule="any"):
     """Training samples synchronized with one test sample in one run.
 
     train_events: (T, N) bool forgetting-event mask; test_events_j: (T,) bool
-    mal-generalizing-event mask of test sample j. Returns an (N,) bool mask.
+    mal-generalizing-event mask of test sample j; rule: "any" or "all" (module docstring).
+    Returns an (N,) bool mask.
     """
+    _check_rule(rule)
     train_events = _check_events("train_events", train_events, 2)
     test_events_j = _check_events("test_events_j", test_events_j, 1)
     if test_events_j.shape[0] != train_events.shape[0]:
         raise ValueError(f"test_events_j has {test_events_j.shape[0]} epochs, "
                          f"train_events has {train_events.shape[0]}")
-    n_events = int(test_events_j.sum())
-    shared = test_events_j.astype(np.int32) @ train_events.astype(np.int32)
-    return (shared == n_events) & (n_events > 0)
+    return _synced_block(train_events.astype(np.float32), test_events_j[:, None], rule)[0]
 
 
-def sync_counts(train_events, test_events, chunk=256):
+def sync_counts(train_events, test_events, chunk=256, rule="any"):
     """Number of synchronized training samples for every test sample, one run.
 
-    train_events: (T, N) bool; test_events: (T, M) bool. Test samples are processed `chunk`
-    at a time, so memory is O(chunk * N). Returns an (M,) int64 array.
+    train_events: (T, N) bool; test_events: (T, M) bool; rule: "any" or "all". Test samples are
+    processed `chunk` at a time, so memory is O(chunk * N). Returns an (M,) int64 array.
     """
+    _check_rule(rule)
     train_events = _check_events("train_events", train_events, 2)
     test_events = _check_events("test_events", test_events, 2)
     if test_events.shape[0] != train_events.shape[0]:
@@ -85,7 +103,7 @@ def sync_counts(train_events, test_events, chunk=256):
     counts = np.zeros(n_test, dtype=np.int64)
     for start in range(0, n_test, chunk):
         block = test_events[:, start:start + chunk]
-        counts[start:start + chunk] = _synced_block(train_f32, block).sum(axis=1)
+        counts[start:start + chunk] = _synced_block(train_f32, block, rule).sum(axis=1)
     return counts
 
 
@@ -101,21 +119,21 @@ def _check_runs(train_events_runs, test_events_runs, j):
     return train_events_runs, test_events_runs, int(j)
 
 
-def _synced_runs(train_events_runs, test_events_runs, j):
+def _synced_runs(train_events_runs, test_events_runs, j, rule):
     """(R, N) bool: synchronization of every training sample with test sample j in each run."""
-    return np.stack([synchronized(train, test[:, j])
+    return np.stack([synchronized(train, test[:, j], rule)
                      for train, test in zip(train_events_runs, test_events_runs)])
 
 
-def long_term_sync(train_events_runs, test_events_runs, j, min_runs=None):
+def long_term_sync(train_events_runs, test_events_runs, j, min_runs=None, rule="any"):
     """Runs in which each training sample is synchronized with test sample j.
 
-    train_events_runs: (R, T, N) bool; test_events_runs: (R, T, M) bool.
+    train_events_runs: (R, T, N) bool; test_events_runs: (R, T, M) bool; rule: "any" or "all".
     With min_runs=None returns the (N,) int number of runs (long-term synchronized: == R).
     With min_runs=m returns the (N,) bool mask "synchronized in at least m runs".
     """
     train_events_runs, test_events_runs, j = _check_runs(train_events_runs, test_events_runs, j)
-    n_runs_synced = _synced_runs(train_events_runs, test_events_runs, j).sum(axis=0)
+    n_runs_synced = _synced_runs(train_events_runs, test_events_runs, j, _check_rule(rule)).sum(axis=0)
     if min_runs is None:
         return n_runs_synced
     n_runs = train_events_runs.shape[0]
@@ -124,14 +142,14 @@ def long_term_sync(train_events_runs, test_events_runs, j, min_runs=None):
     return n_runs_synced >= int(min_runs)
 
 
-def long_term_counts(train_events_runs, test_events_runs, j):
-    """Curve of long-term synchronization against the number of runs.
+def long_term_counts(train_events_runs, test_events_runs, j, rule="any"):
+    """Curve of long-term synchronization against the number of runs (rule: "any" or "all").
 
     Returns an (R,) int array whose entry k-1 is the number of training samples synchronized
     with test sample j in every one of the first k runs; it is non-increasing in k.
     """
     train_events_runs, test_events_runs, j = _check_runs(train_events_runs, test_events_runs, j)
-    synced = _synced_runs(train_events_runs, test_events_runs, j)
+    synced = _synced_runs(train_events_runs, test_events_runs, j, _check_rule(rule))
     return np.logical_and.accumulate(synced, axis=0).sum(axis=1)
 
 
@@ -150,12 +168,12 @@ def split_by_class(sync_mask, train_labels, test_label):
     return same, int(np.count_nonzero(sync_mask)) - same
 
 
-def sync_matrix(train_events, test_events, test_indices=None):
+def sync_matrix(train_events, test_events, test_indices=None, rule="any"):
     """Synchronization of chosen test samples with every training sample, one run.
 
     train_events: (T, N) bool; test_events: (T, M) bool; test_indices: the test samples (default
-    all). Returns a (len(test_indices), N) bool matrix, row j = :func:`synchronized` of that test
-    sample. Memory is O(len(test_indices) * N): pass a few hundred indices at a time.
+    all); rule: "any" or "all". Returns a (len(test_indices), N) bool matrix, row j =
+    :func:`synchronized` of that test sample. Memory is O(len(test_indices) * N): pass a few hundred indices at a time.
     """
     train_events = _check_events("train_events", train_events, 2)
     test_events = _check_events("test_events", test_events, 2)
@@ -164,11 +182,12 @@ def sync_matrix(train_events, test_events, test_indices=None):
                          f"train_events has {train_events.shape[0]}")
     if test_indices is not None:
         test_events = test_events[:, np.asarray(test_indices, dtype=np.int64)]
-    return _synced_block(train_events.astype(np.float32), test_events)
+    return _synced_block(train_events.astype(np.float32), test_events, _check_rule(rule))
 
 
 def _check_by_class(train_events_runs, test_events_runs, train_labels, test_labels, test_indices,
-                    chunk):
+                    chunk, rule):
+    _check_rule(rule)
     train_events_runs = _check_events("train_events_runs", train_events_runs, 3)
     test_events_runs = _check_events("test_events_runs", test_events_runs, 3)
     if train_events_runs.shape[:2] != test_events_runs.shape[:2]:
@@ -189,17 +208,17 @@ def _check_by_class(train_events_runs, test_events_runs, train_labels, test_labe
 
 
 def long_term_curves_by_class(train_events_runs, test_events_runs, train_labels, test_labels,
-                              test_indices=None, chunk=256):
+                              test_indices=None, chunk=256, rule="any"):
     """Long-term synchronization curves of many test samples, split by class.
 
     train_events_runs: (R, T, N) bool; test_events_runs: (R, T, M) bool; labels (N,) and (M,);
-    test_indices: the test samples (default all). Returns (same, different), two int64 arrays of
-    shape (len(test_indices), R): entry [j, k-1] counts the training samples of test sample j's
+    test_indices: the test samples (default all); rule: "any" or "all". Returns (same, different),
+    two int64 arrays of shape (len(test_indices), R): entry [j, k-1] counts the training samples of test sample j's
     class (of the other classes) synchronized with j in every one of the first k runs. Column 0
     is the one-run count of run 1, column R-1 the long-term count; rows are non-increasing.
     """
     train_events_runs, test_events_runs, train_labels, test_labels, indices = _check_by_class(
-        train_events_runs, test_events_runs, train_labels, test_labels, test_indices, chunk)
+        train_events_runs, test_events_runs, train_labels, test_labels, test_indices, chunk, rule)
     n_runs = train_events_runs.shape[0]
     same = np.zeros((indices.size, n_runs), dtype=np.int64)
     different = np.zeros_like(same)
@@ -212,7 +231,7 @@ def long_term_curves_by_class(train_events_runs, test_events_runs, train_labels,
         same_class = candidate_labels[None, :] == test_labels[block][:, None]
         synced = np.ones((block.size, candidates.size), dtype=bool)
         for r in range(n_runs):  # synchronized in runs 1..k: a running AND over the runs
-            synced &= _synced_block(train_runs[r], test_events_runs[r][:, block])
+            synced &= _synced_block(train_runs[r], test_events_runs[r][:, block], rule)
             n_same = np.count_nonzero(synced & same_class, axis=1)
             same[start:start + block.size, r] = n_same
             different[start:start + block.size, r] = np.count_nonzero(synced, axis=1) - n_same
@@ -220,7 +239,7 @@ def long_term_curves_by_class(train_events_runs, test_events_runs, train_labels,
 
 
 def at_least_runs_by_class(train_events_runs, test_events_runs, train_labels, test_labels,
-                           test_indices=None, chunk=256):
+                           test_indices=None, chunk=256, rule="any"):
     """Synchronization in at least m of the R runs (any m of them), split by class.
 
     Same arguments as :func:`long_term_curves_by_class`. Returns (same, different), int64
@@ -229,7 +248,7 @@ def at_least_runs_by_class(train_events_runs, test_events_runs, train_labels, te
     ``long_term_sync(..., j, min_runs=m)`` split by class. Column R-1 is the long-term count.
     """
     train_events_runs, test_events_runs, train_labels, test_labels, indices = _check_by_class(
-        train_events_runs, test_events_runs, train_labels, test_labels, test_indices, chunk)
+        train_events_runs, test_events_runs, train_labels, test_labels, test_indices, chunk, rule)
     n_runs = train_events_runs.shape[0]
     same = np.zeros((indices.size, n_runs), dtype=np.int64)
     different = np.zeros_like(same)
@@ -242,10 +261,44 @@ def at_least_runs_by_class(train_events_runs, test_events_runs, train_labels, te
         same_class = candidate_labels[None, :] == test_labels[block][:, None]
         n_synced_runs = np.zeros((block.size, candidates.size), dtype=np.int32)
         for r in range(n_runs):
-            n_synced_runs += _synced_block(train_runs[r], test_events_runs[r][:, block])
+            n_synced_runs += _synced_block(train_runs[r], test_events_runs[r][:, block], rule)
         for m in range(1, n_runs + 1):
             synced = n_synced_runs >= m
             n_same = np.count_nonzero(synced & same_class, axis=1)
             same[start:start + block.size, m - 1] = n_same
             different[start:start + block.size, m - 1] = np.count_nonzero(synced, axis=1) - n_same
     return same, different
+
+
+def rise_with_events(events, counts):
+    """Spearman correlation of synchronized counts with event counts, over test samples with events.
+
+    events: (M,) int mal-generalizing events of each test sample in one run; counts: (M,) its
+    synchronized training samples in that run (:func:`sync_counts`). Test samples without an
+    event are left out (they have no synchronized sample by definition). Positive: the count rises
+    with the events, as the paper reports. NaN when fewer than two distinct event counts remain.
+    """
+    events, counts = np.asarray(events), np.asarray(counts)
+    if events.ndim != 1 or events.shape != counts.shape:
+        raise ValueError(f"events and counts must be 1-D of one length, got {events.shape} and {counts.shape}")
+    keep = events > 0
+    if np.unique(events[keep]).size < 2 or np.unique(counts[keep]).size < 2:
+        return float("nan")
+    return float(spearmanr(events[keep], counts[keep]).statistic)
+
+
+def most_runs_with_sync(n_synced_at_least, k=3):
+    """The largest m such that at least k test samples have a training sample synchronized in >= m runs.
+
+    n_synced_at_least: (M, R) int, entry [j, m-1] the training samples synchronized with test
+    sample j in at least m runs (the sum of :func:`at_least_runs_by_class`'s two arrays).
+    Returns m in 1..R, R being long-term synchronization proper, or 0 when fewer than k test
+    samples have any synchronized sample.
+    """
+    n_synced_at_least = np.asarray(n_synced_at_least)
+    if n_synced_at_least.ndim != 2:
+        raise ValueError(f"n_synced_at_least must be (M, R), got shape {n_synced_at_least.shape}")
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    enough = np.count_nonzero(n_synced_at_least > 0, axis=0) >= k  # (R,), non-increasing in m
+    return int(np.count_nonzero(enough))

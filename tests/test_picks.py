@@ -141,3 +141,28 @@ def test_quantile_bad_inputs():
         picks.pick_by_quantile([1, 2, 3], [0.5], among=[1, 0, 1])
     with pytest.raises(ValueError, match="no candidate"):
         picks.pick_by_quantile([1, 2, 3], [0.5], among=np.zeros(3, bool))
+
+
+def test_pick_sync_examples_paper_samples_when_present():
+    regularity = np.arange(10.0)
+    eligible = np.zeros(10, dtype=bool)  # the paper's samples are taken whatever qualifies
+    source = np.array([5, 889, 7, 521, 0, 5695, 1, 2, 3, 4])
+    chosen, rule = picks.pick_sync_examples(regularity, eligible, source, wanted=(521, 5695, 889))
+    np.testing.assert_array_equal(chosen, [3, 5, 1])
+    assert "521, 5695, 889" in rule
+
+
+def test_pick_sync_examples_by_regularity_otherwise():
+    regularity = np.array([0.5, 9.0, 3.0, 7.0, 1.0, 4.0, 8.0])
+    eligible = np.array([True, False, True, True, True, True, False])
+    source = np.arange(7)  # 889 is missing: the rule picks by regularity
+    chosen, rule = picks.pick_sync_examples(regularity, eligible, source, wanted=(521, 5, 889))
+    # eligible regularities 0.5, 3, 7, 1, 4 -> highest 7 (index 3), middle 3 (index 2), lowest 0.5 (0)
+    np.testing.assert_array_equal(chosen, [3, 2, 0])
+    assert "highest, middle and lowest" in rule
+    chosen, _ = picks.pick_sync_examples(regularity, np.eye(7, dtype=bool)[1] | np.eye(7, dtype=bool)[4])
+    np.testing.assert_array_equal(chosen, [1, 4])
+    chosen, rule = picks.pick_sync_examples(regularity, np.zeros(7, dtype=bool))
+    assert chosen.size == 0 and "no test sample" in rule
+    with pytest.raises(ValueError, match="eligible"):
+        picks.pick_sync_examples(regularity, np.ones(6, dtype=bool))

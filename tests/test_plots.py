@@ -209,3 +209,27 @@ def test_run_raster_marks_each_event(ax):
 def test_run_raster_needs_runs_by_epochs(ax):
     with pytest.raises(ValueError, match="runs, epochs"):
         plots.run_raster(ax, np.zeros(5, dtype=bool))
+
+
+def test_frame_by_class_colours_follow_the_class():
+    images = np.full((3, 4, 5), 128, dtype=np.uint8)  # gray images
+    framed = plots.frame_by_class(images, np.array([2, 7, 2]), 2, width=1)
+    assert framed.shape == (3, 6, 7, 3)
+    for k, expected in enumerate([plots.SAME_CLASS_FRAME, plots.OTHER_CLASS_FRAME, plots.SAME_CLASS_FRAME]):
+        border = np.concatenate([framed[k, 0], framed[k, -1], framed[k, :, 0], framed[k, :, -1]])
+        np.testing.assert_allclose(border, np.tile(expected, (border.shape[0], 1)))
+        np.testing.assert_allclose(framed[k, 1:-1, 1:-1], 128 / 255)  # the image inside, untouched
+    assert plots.SAME_CLASS_FRAME[1] > plots.SAME_CLASS_FRAME[0]  # green
+    assert plots.OTHER_CLASS_FRAME[0] > plots.OTHER_CLASS_FRAME[1]  # red
+    with pytest.raises(ValueError, match="labels"):
+        plots.frame_by_class(images, np.array([1, 2]), 2)
+
+
+def test_sync_grid_draws_the_test_sample_first(ax):
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    drawn = plots.sync_grid(ax, train[0], train, np.array([1, 0, 1, 1, 0]), 1, ncols=3)  # 8 px: width 1
+    canvas = drawn[0].get_array()
+    np.testing.assert_allclose(canvas[0, 0], plots.TEST_SAMPLE_FRAME)  # the test sample's frame
+    np.testing.assert_allclose(canvas[0, 10 + 2], plots.SAME_CLASS_FRAME)  # second tile: class 1
+    np.testing.assert_allclose(canvas[0, 2 * (10 + 2)], plots.OTHER_CLASS_FRAME)  # third: class 0

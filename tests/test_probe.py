@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from regutils.probe import fit_predict, probe_training_sets, sync_svm_experiment
+from regutils.probe import (NotEnoughSynchronized, binary_probe, fit_predict, probe_training_sets,
+                            sync_svm_experiment, table1_training_sets)
 
 
 def test_training_sets_replace_and_add():
@@ -133,3 +134,61 @@ def test_bad_inputs():
         sync_svm_experiment(x[:3], y, x, y, np.zeros((1, 4), bool), [0], 2)
     with pytest.raises(ValueError, match="repeats"):
         sync_svm_experiment(x, y, x, y, np.zeros((1, 4), bool), [0], 2, repeats=0)
+
+
+def table1_case(n_train=1500, n_synced_same=30, n_synced_other=40, seed=0):
+    """Labels 0..4; the first n_synced_same samples of class 2 and the first n_synced_other of
+    other classes are synchronized with a test sample of class 2."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, n_train)
+    synced = np.zeros(n_train, dtype=bool)
+    synced[np.flatnonzero(labels == 2)[:n_synced_same]] = True
+    synced[np.flatnonzero(labels != 2)[:n_synced_other]] = True
+    return labels, synced
+
+
+@pytest.mark.parametrize("n", [46, 100, 460])
+def test_table1_sets_hold_23_plus_23(n):
+    labels, synced = table1_case()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        sets = table1_training_sets(synced, labels, 2, n, rng)
+        for name, rows in sets.items():
+            assert rows.size == n and np.unique(rows).size == n, name
+        with_set = sets["with_synced"]
+        assert np.count_nonzero(synced[with_set] & (labels[with_set] == 2)) == 23
+        assert np.count_nonzero(synced[with_set] & (labels[with_set] != 2)) == 23
+        assert not synced[sets["without_synced"]].any() and not synced[sets["control"]].any()
+        # the control differs from "with" only in its 46 stand-ins, of the same class mix
+        shared = np.intersect1d(with_set, sets["control"])
+        assert shared.size == n - 46
+        stand_ins = np.setdiff1d(sets["control"], shared)
+        assert np.count_nonzero(labels[stand_ins] == 2) == 23
+
+
+def test_table1_sets_refuse_too_few_synchronized():
+    labels, synced = table1_case(n_synced_same=22)
+    with pytest.raises(NotEnoughSynchronized, match="22 synchronized samples of its class"):
+        table1_training_sets(synced, labels, 2, 100, np.random.default_rng(0))
+    labels, synced = table1_case(n_synced_other=5)
+    with pytest.raises(NotEnoughSynchronized, match="5 synchronized samples of other classes"):
+        table1_training_sets(synced, labels, 2, 100, np.random.default_rng(0))
+    labels, synced = table1_case()
+    with pytest.raises(ValueError, match="n must be"):
+        table1_training_sets(synced, labels, 2, 40, np.random.default_rng(0))
+
+
+def test_binary_probe_synchronized_samples_carry_the_class():
+    # class 1 lives near (10, 10) and only its synchronized samples sit there; the others are
+    # far away near (-10, -10), so only "with" sees positives next to the test sample
+    rng = np.random.default_rng(3)
+    labels = np.concatenate([np.ones(23, int), np.zeros(23, int), np.zeros(300, int), np.ones(300, int)])
+    x = np.concatenate([rng.normal(10, 0.5, (23, 2)), rng.normal(10, 0.5, (23, 2)) + [0, 3],
+                        rng.normal(0, 1, (300, 2)), rng.normal(-10, 0.5, (300, 2))])
+    synced = np.zeros(labels.size, dtype=bool)
+    synced[:46] = True
+    acc = binary_probe(x, labels, np.array([[10.0, 10.0]]), np.array([1]), synced, 0, n=100, repeats=5)
+    assert acc["with_synced"] == 1.0
+    assert acc["without_synced"] == 0.0 and acc["control"] == 0.0
+    with pytest.raises(ValueError, match="j must"):
+        binary_probe(x, labels, np.array([[10.0, 10.0]]), np.array([1]), synced, 1, n=100)

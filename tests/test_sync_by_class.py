@@ -31,20 +31,21 @@ def test_curves_hand_case():
     np.testing.assert_array_equal(different, [[1, 1], [0, 0]])
 
 
+@pytest.mark.parametrize("rule", ["any", "all"])
 @pytest.mark.parametrize("chunk", [1, 5, 256])
-def test_curves_match_loop_reference(chunk):
+def test_curves_match_loop_reference(chunk, rule):
     rng = np.random.default_rng(3)
     n_runs, n_epochs, n_train, n_test = 4, 5, 150, 12
     train = rng.random((n_runs, n_epochs, n_train)) < 0.5
     test = rng.random((n_runs, n_epochs, n_test)) < 0.2
     y_train, y_test = rng.integers(0, 3, n_train), rng.integers(0, 3, n_test)
     picks = np.array([0, 5, 11, 2, 7, 9])
-    same, different = long_term_curves_by_class(train, test, y_train, y_test, picks, chunk=chunk)
+    same, different = long_term_curves_by_class(train, test, y_train, y_test, picks, chunk=chunk, rule=rule)
     assert same.shape == different.shape == (picks.size, n_runs)
     for row, j in enumerate(picks):
-        np.testing.assert_array_equal(same[row] + different[row], long_term_counts(train, test, j))
+        np.testing.assert_array_equal(same[row] + different[row], long_term_counts(train, test, j, rule=rule))
         for k in range(1, n_runs + 1):
-            synced = np.all([synchronized(train[r], test[r, :, j]) for r in range(k)], axis=0)
+            synced = np.all([synchronized(train[r], test[r, :, j], rule=rule) for r in range(k)], axis=0)
             assert (same[row, k - 1], different[row, k - 1]) == split_by_class(
                 synced, y_train, y_test[j])
     assert same[:, 0].sum() > 0 and different[:, 0].sum() > 0  # a non-trivial case
@@ -65,23 +66,24 @@ def test_curves_bad_inputs():
         sync_matrix(np.zeros((4, 3), bool), np.zeros((5, 2), bool))
 
 
+@pytest.mark.parametrize("rule", ["any", "all"])
 @pytest.mark.parametrize("chunk", [2, 256])
-def test_at_least_runs_match_long_term_sync(chunk):
+def test_at_least_runs_match_long_term_sync(chunk, rule):
     rng = np.random.default_rng(6)
     n_runs, n_epochs, n_train, n_test = 4, 4, 120, 9
     train = rng.random((n_runs, n_epochs, n_train)) < 0.5
     test = rng.random((n_runs, n_epochs, n_test)) < 0.25
     y_train, y_test = rng.integers(0, 2, n_train), rng.integers(0, 2, n_test)
     picks = np.array([8, 0, 3, 4])
-    same, different = at_least_runs_by_class(train, test, y_train, y_test, picks, chunk=chunk)
+    same, different = at_least_runs_by_class(train, test, y_train, y_test, picks, chunk=chunk, rule=rule)
     assert same.shape == different.shape == (picks.size, n_runs)
     for row, j in enumerate(picks):
         for m in range(1, n_runs + 1):
-            synced = long_term_sync(train, test, j, min_runs=m)
+            synced = long_term_sync(train, test, j, min_runs=m, rule=rule)
             assert (same[row, m - 1], different[row, m - 1]) == split_by_class(
                 synced, y_train, y_test[j])
     assert same[:, 1].sum() > 0  # some pairs are synchronized in two runs or more
     # all of the first R runs is the same as at least R runs
-    all_same, all_different = long_term_curves_by_class(train, test, y_train, y_test, picks)
+    all_same, all_different = long_term_curves_by_class(train, test, y_train, y_test, picks, rule=rule)
     np.testing.assert_array_equal(same[:, -1], all_same[:, -1])
     np.testing.assert_array_equal(different[:, -1], all_different[:, -1])
