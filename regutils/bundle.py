@@ -382,11 +382,18 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    return f"{seconds / 60:.0f} minutes" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
+
+
 def provenance(runs) -> str:
     """One Markdown sentence: how many of ``runs`` (Traces, single or stacked) came from a bundle, and how made.
 
     Sources are read from ``meta["source"]``: ``bundle:<dir>`` (served from a bundle),
-    ``cache`` (loaded from this machine's cache), absent (trained in this process).
+    ``cache`` (loaded from this machine's cache), absent (trained in this process). A run
+    present twice (same config and data) counts once.
     """
     metas = _metas(runs)
     if not metas:
@@ -395,24 +402,31 @@ def provenance(runs) -> str:
     bundled = [m for m, s in zip(metas, sources) if s.startswith("bundle:")]
     cached = sources.count("cache")
     trained = len(metas) - len(bundled) - cached
+    n = len(metas)
     parts = []
     if bundled:
         dirs = sorted({s.split(":", 1)[1] for s in sources if s.startswith("bundle:")})
-        hardware_of = []
-        for d in dirs:
-            try:
-                hardware_of.append(Bundle(d).manifest.get("hardware") or "unknown hardware")
-            except BundleError:
-                hardware_of.append("unknown hardware")
-        seconds = sum((m.get("train_seconds") or 0) + (m.get("eval_seconds") or 0) for m in bundled)
         where = ", ".join(f"`{_shown(d)}`" for d in dirs)
-        parts.append(f"{len(bundled)} {'comes' if len(bundled) == 1 else 'come'} from the verified trace bundle"
-                     f"{'s' if len(dirs) > 1 else ''} {where}, trained once by this project's engine on "
-                     f"{'; '.join(sorted(set(hardware_of)))} in {seconds / 60:.1f} minutes of training and "
-                     "evaluation (every file checked against its sha256 before use)")
+        counted = f"all {n}" if len(bundled) == n and n > 1 else str(len(bundled))
+        parts.append(f"{counted} {'comes' if len(bundled) == 1 else 'come'} from the verified trace "
+                     f"bundle{'s' if len(dirs) > 1 else ''} {where}")
     if cached:
         parts.append(f"{cached} {'was' if cached == 1 else 'were'} loaded from this machine's trace cache")
     if trained:
         parts.append(f"{trained} {'was' if trained == 1 else 'were'} trained in this build")
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"Of this chapter's {_count(len(metas), 'run', 'runs')}, {listed}."
+    sentence = f"Of this chapter's {_count(n, 'run', 'runs')}, " + (
+        parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+    if bundled:
+        hardware_of = set()
+        for d in dirs:
+            try:
+                hardware_of.add(Bundle(d).manifest.get("hardware") or "unrecorded hardware")
+            except BundleError:
+                hardware_of.add("unrecorded hardware")
+        seconds = sum((m.get("train_seconds") or 0) + (m.get("eval_seconds") or 0) for m in bundled)
+        one = len(bundled) == 1
+        sentence += (f"; {'that run was' if one else 'those runs were'} trained once by this project's engine in "
+                     f"{_duration(seconds)} on {' and '.join(sorted(hardware_of))}, and "
+                     f"{'its' if one else 'their'} files were checked against the manifest's sha256 digests "
+                     "before use")
+    return sentence + "."
