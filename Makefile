@@ -2,7 +2,8 @@
 #   make test              install what is missing, run the test suite (CI runs this)
 #   make book              install what is missing, execute every chapter, build the HTML book
 #                          (runs missing from the cache come from the trace bundle traces/PROFILE when it exists)
-#   make traces            execute every chapter and export the runs they use to traces/PROFILE (hours; resumable)
+#   make traces            execute every chapter and export the runs they use to traces/PROFILE (hours; resumable;
+#                          runs of the existing bundle are reused, verified, with their provenance)
 # Options: make book PROFILE=smoke|default|cifar10-subset|paper  CACHE=dir  BUNDLE=dirs  PYTHON=python3.11
 PYTHON ?= python3
 PROFILE ?= default
@@ -38,7 +39,7 @@ book: $(VENV)/.installed
 	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils book --profile $(PROFILE)
 
 traces: $(VENV)/.installed
-	REGUTILS_CACHE=$(CACHE) $(BIN)/python -m regutils traces --profile $(PROFILE)
+	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils traces --profile $(PROFILE)
 	$(BIN)/python -m regutils bundle verify traces/$(PROFILE)
 
 bench: $(VENV)/.installed

@@ -300,13 +300,13 @@ def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, exec
     t0 = time.perf_counter()
     try:
         execute(profile, only)
+        keys, weights = read_run_log(log)
     finally:
+        log.unlink(missing_ok=True)
         if before is None:
             os.environ.pop(RUN_LOG_ENV, None)
         else:
             os.environ[RUN_LOG_ENV] = before
-    keys, weights = read_run_log(log)
-    log.unlink()
     print(f"chapters executed in {time.perf_counter() - t0:.0f} s; exporting {len(keys)} runs "
           f"({len(weights)} with weights) to {out}", flush=True)
     command = shlex.join(["python", "-m", "regutils", "traces", "--profile", profile, "--out", str(out),
@@ -417,11 +417,13 @@ def provenance(runs) -> str:
     sentence = f"Of this chapter's {_count(n, 'run', 'runs')}, " + (
         parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
     if bundled:
-        hardware_of = set()
-        for d in dirs:
+        hardware_of, opened = set(), {d: Bundle(d) for d in dirs}
+        for m in bundled:  # each run's hardware, as its bundle's manifest records it
             try:
-                hardware_of.add(Bundle(d).manifest.get("hardware") or "unrecorded hardware")
-            except BundleError:
+                entry = opened[m["source"].split(":", 1)[1]].manifest["runs"][cache_key(m["config"],
+                                                                                       m["data_fingerprint"])]
+                hardware_of.add(entry["provenance"]["hardware"])
+            except (BundleError, KeyError):
                 hardware_of.add("unrecorded hardware")
         seconds = sum((m.get("train_seconds") or 0) + (m.get("eval_seconds") or 0) for m in bundled)
         one = len(bundled) == 1

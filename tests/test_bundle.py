@@ -278,6 +278,28 @@ def test_produce_exports_exactly_the_runs_the_chapters_used(made, tmp_path, monk
     assert verify(out) == []
 
 
+def test_producing_again_reuses_the_bundle_runs_with_their_provenance(made, tmp_path):
+    keys, traces, out = made
+    new_key, new = hand_trace(4)
+    cache = Cache(tmp_path / "fresh", bundles=[out])  # an empty cache reading the existing bundle
+    cache.save(new_key, new)
+    old = json.loads((out / "manifest.json").read_text())
+    before = {k: (out / f"{k}.npz").stat().st_mtime_ns for k in keys}
+
+    def execute(profile, only):  # the recipe changed: one old run is still used, one new run is
+        cache.load(keys[0])
+        bundle.record_served(keys[0])
+        bundle.record_served(new_key)
+
+    manifest = produce_quietly(cache, out, execute)
+    assert list(manifest["runs"]) == [keys[0], new_key]
+    assert manifest["runs"][keys[0]] == old["runs"][keys[0]]  # files, config and provenance carried over
+    assert manifest["runs"][new_key]["provenance"]["command"].startswith("python -m regutils traces --profile smoke")
+    assert (out / f"{keys[0]}.npz").stat().st_mtime_ns == before[keys[0]]  # identical: not rewritten
+    assert not (out / f"{keys[1]}.npz").exists()  # no longer used: removed
+    assert verify(out) == []
+
+
 def produce_quietly(cache, out, execute):
     return bundle.produce("smoke", out, only=["setup"], cache=cache, execute=execute)
 
