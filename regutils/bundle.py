@@ -103,7 +103,7 @@ class Bundle:
         return self._manifest
 
     def has(self, key: str, kind: str = "trace") -> bool:
-        """Whether the manifest lists a ``kind`` file for ``key`` (an unreadable manifest lists nothing, with a warning)."""
+        """Whether the manifest lists a ``kind`` file of ``key`` (an unreadable manifest: none, with a warning)."""
         try:
             runs = self.manifest["runs"]
         except BundleError as err:
@@ -113,7 +113,7 @@ class Bundle:
         return kind in (runs.get(key) or {}).get("files", {})
 
     def checked_file(self, key: str, kind: str) -> Path:
-        """The path of ``key``'s ``kind`` file after its name, size and sha256 match the manifest; BundleError otherwise."""
+        """The path of ``key``'s ``kind`` file once its name, size and sha256 match the manifest; else BundleError."""
         entry = self.manifest["runs"].get(key, {}).get("files", {}).get(kind)
         if entry is None:
             raise BundleError(f"bundle {self.root}: no {kind} file listed for run {key}")

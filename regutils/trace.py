@@ -147,8 +147,8 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
             stored[name] = a
     for k, v in trace.history.items():
         stored[f"history.{k}"] = np.asarray(v, dtype=np.float64)
-    meta = dict({k: v for k, v in trace.meta.items() if k != "source"}, format_version=FORMAT_VERSION, shapes=shapes,
-                digests={k: _digest(v) for k, v in stored.items()})
+    kept = {k: v for k, v in trace.meta.items() if k != "source"}  # where it was loaded from: not stored
+    meta = dict(kept, format_version=FORMAT_VERSION, shapes=shapes, digests={k: _digest(v) for k, v in stored.items()})
     stored["meta"] = np.array(json.dumps(meta, default=str))
     _atomic_write(path, lambda f: np.savez(f, **stored))
     return path
@@ -214,14 +214,14 @@ class Cache:
         self.bundles = open_bundles(bundles)
 
     def bundled(self, key: str, kind: str = "trace"):
-        """The first bundle listing ``key``'s ``kind`` file (trace, weights), or None."""
+        """The first bundle listing ``key``'s ``kind`` file (trace, weights) when the directory lacks it, or None."""
         from .bundle import find
 
-        return find(self.bundles, key, kind) if not (self.trace_path(key) if kind == "trace" else
-                                                      self.weights_path(key)).is_file() else None
+        own = self.trace_path(key) if kind == "trace" else self.weights_path(key)
+        return None if own.is_file() else find(self.bundles, key, kind)
 
     def weights_file(self, key: str) -> Path | None:
-        """The final weights of ``key``: the directory's, else a bundle's after its checks (a refusal warns), else None."""
+        """The final weights of ``key``: the directory's, else a bundle's once checked (a refusal warns), else None."""
         if self.weights_path(key).is_file():
             return self.weights_path(key)
         if (bundle := self.bundled(key, "weights")) is not None:
