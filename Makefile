@@ -1,15 +1,19 @@
 # The two commands of the README:
 #   make test              install what is missing, run the test suite (CI runs this)
 #   make book              install what is missing, execute every chapter, build the HTML book
-# Options: make book PROFILE=smoke|default|cifar10-subset|paper  CACHE=dir  PYTHON=python3.11
+#                          (runs missing from the cache come from the trace bundle traces/PROFILE when it exists)
+#   make traces            execute every chapter and export the runs they use to traces/PROFILE (hours; resumable;
+#                          runs of the existing bundle are reused, verified, with their provenance)
+# Options: make book PROFILE=smoke|default|cifar10-subset|paper  CACHE=dir  BUNDLE=dirs  PYTHON=python3.11
 PYTHON ?= python3
 PROFILE ?= default
 CACHE ?= $(CURDIR)/.cache/regutils
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+BUNDLE ?= $(if $(wildcard traces/$(PROFILE)/manifest.json),$(CURDIR)/traces/$(PROFILE))
 
-.PHONY: test book bench clean chromium
+.PHONY: test book traces bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +36,11 @@ chromium:
 	  echo "chromium not installed: the browser test will be skipped"
 
 book: $(VENV)/.installed
-	REGUTILS_CACHE=$(CACHE) $(BIN)/python -m regutils book --profile $(PROFILE)
+	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils book --profile $(PROFILE)
+
+traces: $(VENV)/.installed
+	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils traces --profile $(PROFILE)
+	$(BIN)/python -m regutils bundle verify traces/$(PROFILE)
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/tracking_overhead.py

@@ -9,6 +9,8 @@
     python -m regutils measures --trace ~/.cache/regutils/<key>.npz -o run.csv --per-run
     python -m regutils book --profile default
     python -m regutils data cifar10-subset --from ~/cifar -o cifar10-subset.npz   # rebuild the shipped subset
+    python -m regutils traces --profile default          # execute the book, export its runs to traces/default
+    python -m regutils bundle verify traces/default      # check a trace bundle; non-zero exit on any failure
 """
 from __future__ import annotations
 
@@ -179,6 +181,28 @@ def cmd_data(a) -> int:
     return 0
 
 
+def cmd_traces(a) -> int:
+    from .bundle import produce
+
+    produce(a.profile, a.out or Path("traces") / a.profile, only=a.only)
+    return 0
+
+
+def cmd_bundle_verify(a) -> int:
+    from .bundle import Bundle, verify
+
+    problems = verify(a.dir)
+    for problem in problems:
+        print(f"FAIL {problem}", file=sys.stderr)
+    if problems:
+        print(f"{a.dir}: {len(problems)} problem(s); the refused files are never used", file=sys.stderr)
+        return 1
+    manifest = Bundle(a.dir).manifest
+    print(f"{a.dir}: OK, {len(manifest['runs'])} runs, {manifest['total_bytes'] / 1e6:.2f} MB, every file "
+          "matches the manifest and passes its checks", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m regutils", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -207,6 +231,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="torchvision CIFAR-10 root: the folder holding cifar-10-batches-py/")
     p.add_argument("-o", "--output", default="cifar10-subset.npz", help="npz file (default: %(default)s)")
     p.set_defaults(func=cmd_data)
+    p = sub.add_parser("traces", help="execute the book and export the runs it uses as a trace bundle")
+    p.add_argument("--profile", default="default", help="smoke, default, cifar10-subset or paper")
+    p.add_argument("--out", metavar="DIR", help="bundle directory (default: traces/PROFILE)")
+    p.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters")
+    p.set_defaults(func=cmd_traces)
+    p = sub.add_parser("bundle", help="trace bundles: runs shipped with the project")
+    bsub = p.add_subparsers(dest="action", required=True)
+    q = bsub.add_parser("verify", help="check every file of a bundle against its manifest and the trace checks")
+    q.add_argument("dir", help="bundle directory, e.g. traces/default")
+    q.set_defaults(func=cmd_bundle_verify)
     a = parser.parse_args(argv)
     try:
         return a.func(a)

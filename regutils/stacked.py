@@ -41,6 +41,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from . import models
+from .bundle import record_served
 from .data import Data, augment
 from .trace import Cache, Trace, TraceError, _atomic_write
 from .train import (RunConfig, _batches, _optimizer, _save_checkpoint, _scheduler, evaluate, finish_trace,
@@ -228,6 +229,8 @@ def get_stacked(configs: list[RunConfig], *, cache: Cache | None = None, device:
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
     keys = [run_key(c, data) for c in configs]
+    for key in keys:
+        record_served(key)
     cache.root.mkdir(parents=True, exist_ok=True)
     traces: dict[str, Trace] = {}
     with contextlib.ExitStack() as held:

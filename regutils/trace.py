@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,8 +147,8 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
             stored[name] = a
     for k, v in trace.history.items():
         stored[f"history.{k}"] = np.asarray(v, dtype=np.float64)
-    meta = dict(trace.meta, format_version=FORMAT_VERSION, shapes=shapes,
-                digests={k: _digest(v) for k, v in stored.items()})
+    kept = {k: v for k, v in trace.meta.items() if k != "source"}  # where it was loaded from: not stored
+    meta = dict(kept, format_version=FORMAT_VERSION, shapes=shapes, digests={k: _digest(v) for k, v in stored.items()})
     stored["meta"] = np.array(json.dumps(meta, default=str))
     _atomic_write(path, lambda f: np.savez(f, **stored))
     return path
@@ -199,10 +200,36 @@ def cache_key(config: dict, data_fingerprint: str) -> str:
 
 
 class Cache:
-    """A directory of traces (``<key>.npz``), final weights (``<key>.weights.pt``) and checkpoints."""
+    """A directory of traces (``<key>.npz``), final weights (``<key>.weights.pt``) and checkpoints.
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    ``bundles``: read-only trace bundles (:mod:`regutils.bundle`) that serve, verified, the keys the
+    directory lacks; None: ``$REGUTILS_BUNDLE``. A trace carries ``meta["source"]``: ``"cache"`` or
+    ``"bundle:<dir>"`` (set when loaded, never stored).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, bundles=None):
+        from .bundle import open_bundles
+
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.bundles = open_bundles(bundles)
+
+    def bundled(self, key: str, kind: str = "trace"):
+        """The first bundle listing ``key``'s ``kind`` file (trace, weights) when the directory lacks it, or None."""
+        from .bundle import find
+
+        own = self.trace_path(key) if kind == "trace" else self.weights_path(key)
+        return None if own.is_file() else find(self.bundles, key, kind)
+
+    def weights_file(self, key: str) -> Path | None:
+        """The final weights of ``key``: the directory's, else a bundle's once checked (a refusal warns), else None."""
+        if self.weights_path(key).is_file():
+            return self.weights_path(key)
+        if (bundle := self.bundled(key, "weights")) is not None:
+            try:
+                return bundle.weights(key)
+            except TraceError as err:
+                warnings.warn(f"{err}; training the run again")
+        return None
 
     def trace_path(self, key: str) -> Path:
         return self.root / f"{key}.npz"
@@ -217,10 +244,14 @@ class Cache:
         return self.root / f"{key}.lock"
 
     def has(self, key: str) -> bool:
-        return self.trace_path(key).is_file()
+        return self.trace_path(key).is_file() or self.bundled(key) is not None
 
     def load(self, key: str) -> Trace:
-        return load(self.trace_path(key))
+        if (bundle := self.bundled(key)) is not None:
+            return bundle.trace(key)  # BundleError (a TraceError) when refused
+        trace = load(self.trace_path(key))
+        trace.meta["source"] = "cache"
+        return trace
 
     def save(self, key: str, trace: Trace) -> Path:
         return save(trace, self.trace_path(key))

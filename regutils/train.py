@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import models
+from .bundle import record_served
 from .data import Data, DataConfig, augment, load
 from .trace import Cache, Trace, TraceError, _atomic_write, cache_key, config_dict, stack
 
@@ -439,6 +440,7 @@ def get_run(config: RunConfig, *, cache: Cache | None = None, device: str = "aut
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
     key = run_key(config, data)
+    record_served(key)
     cache.root.mkdir(parents=True, exist_ok=True)
     with FileLock(cache.lock_path(key)):
         cache.remove_temporary(key)
@@ -461,10 +463,12 @@ def trained_model(config: RunConfig, *, cache: Cache | None = None, device: str 
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
     key = run_key(config, data)
-    path = cache.weights_path(key)
-    if not path.is_file():
-        cache.trace_path(key).unlink(missing_ok=True)  # a trace without weights: retrain
-        get_run(config, cache=cache, device=device)
+    record_served(key, "weights")
+    path = cache.weights_file(key)  # the cache's, or a bundle's after its checks
+    if path is None:  # a trace without weights: retrain, into the cache's own directory
+        cache.trace_path(key).unlink(missing_ok=True)
+        get_run(config, cache=Cache(cache.root, bundles=()), device=device)
+        path = cache.weights_path(key)
     model = models.build(config.arch, data.in_channels, data.num_classes)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.to(resolve_device(device)).eval()
