@@ -3,10 +3,9 @@
     python bench/stacked_seeds.py                         # CUDA when present, else a short CPU check
     python bench/stacked_seeds.py --runs 4 8 16 --epochs 3 --arch resnet20
 
-Data: CIFAR-10-shaped (32x32 RGB, 10 classes). The real CIFAR-10 subset
-(``../shared/data/cifar10-subset.npz``, 5,085 / 1,017) when present, else
-random images of that size, written once to a temporary npz. Augmentation
-(crop and flip) is on, as in the paper.
+Data: the real CIFAR-10 subset that ships with the project
+(``DataConfig("cifar10-subset")``, 5,085 / 1,017 images of 32x32 RGB, 10
+classes). Augmentation (crop and flip) is on, as in the paper.
 
 For each R the sequential time is that of R single runs (seeds 0..R-1,
 :func:`regutils.train.train`) and the stacked time that of one
@@ -19,10 +18,8 @@ differ) and the final test accuracies of both.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,18 +27,6 @@ import torch
 from regutils.data import DataConfig
 from regutils.stacked import train_stacked
 from regutils.train import RunConfig, load_for, seeds_of, train
-
-CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset.npz"
-
-
-def cifar_shaped_data() -> DataConfig:
-    if CIFAR_SUBSET.is_file():
-        return DataConfig("npz", path=str(CIFAR_SUBSET))
-    rng = np.random.default_rng(0)
-    path = Path(tempfile.mkdtemp()) / "random-cifar-shaped.npz"
-    np.savez(path, x_train=rng.integers(0, 256, (5085, 32, 32, 3), dtype=np.uint8), y_train=rng.integers(0, 10, 5085),
-             x_test=rng.integers(0, 256, (1017, 32, 32, 3), dtype=np.uint8), y_test=rng.integers(0, 10, 1017))
-    return DataConfig("npz", path=str(path))
 
 
 def timed(fn):
@@ -64,7 +49,7 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     runs = args.runs or ([4, 8, 16] if cuda else [2])
     epochs = args.epochs or (3 if cuda else 1)
-    data = cifar_shaped_data()
+    data = DataConfig("cifar10-subset")
     if args.train_size or not cuda:
         data = replace(data, train_size=args.train_size or 256, test_size=None if cuda else 64)
     base = RunConfig(data, arch=args.arch, epochs=epochs)
@@ -72,7 +57,7 @@ def main() -> None:
     where = torch.cuda.get_device_name() if cuda else "CPU (stacking is meant for a GPU)"
     print(f"torch {torch.__version__}, {where}; {args.arch}, {len(loaded.y_train)} train / {len(loaded.y_test)} "
           f"test images of {tuple(loaded.x_train.shape[1:])}, batch {base.batch_size}, {epochs} epochs per run, "
-          f"{'real CIFAR-10 subset' if CIFAR_SUBSET.is_file() else 'random CIFAR-shaped images'}")
+          "the real CIFAR-10 subset")
 
     warm = replace(base, epochs=1)  # first calls of each shape: allocator, kernel selection
     train(warm, loaded, progress=False)

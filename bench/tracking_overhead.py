@@ -22,9 +22,9 @@ spin-waits). Targets on 2 CPU cores: full <= 1.35x, batches <= 1.05x. The
 ``eval share`` column is the eval pass's part of a full run, from the run's
 own ``history['eval_seconds']`` and ``history['seconds']`` (median over the repeats).
 
-Workloads: the digits with ``small_cnn`` (20 epochs), and, when
-``../shared/data/cifar10-subset.npz`` is present, ``resnet20`` on a
-stratified 1,500 / 300 part of the real CIFAR-10 subset (2 epochs, the
+Workloads: the digits with ``small_cnn`` (20 epochs), and ``resnet20`` on a
+stratified 1,500 / 300 part of the real CIFAR-10 subset that ships with the
+project (``DataConfig("cifar10-subset")``, 2 epochs, the
 5:1 train:test proportion of CIFAR-10). On CUDA, ResNet-20 and ResNet-110 on the
 whole subset (5,085 / 1,017) too, with their training images per second.
 """
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,7 +39,6 @@ import torch
 from regutils.data import DataConfig
 from regutils.train import RunConfig, load_for, train
 
-CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset.npz"
 MODES = {"none": dict(track_epochs=False, track_batches=False),
          "batches": dict(track_epochs=False, track_batches=True),
          "full": dict(track_epochs=True, track_batches=True)}
@@ -49,13 +47,12 @@ TARGETS = {"batches": 1.05, "full": 1.35}
 
 def workloads(cuda: bool) -> dict[str, RunConfig]:
     out = {"digits small_cnn 20 ep": RunConfig(DataConfig("digits"), arch="small_cnn", epochs=20)}
-    if CIFAR_SUBSET.is_file():
-        data = DataConfig("npz", path=str(CIFAR_SUBSET), train_size=1500, test_size=300)
-        out["cifar10-subset resnet20 2 ep"] = RunConfig(data, arch="resnet20", epochs=2)
-        if cuda:
-            whole = DataConfig("npz", path=str(CIFAR_SUBSET))
-            out["cifar10-subset resnet20 5 ep"] = RunConfig(whole, arch="resnet20", epochs=5)
-            out["cifar10-subset resnet110 3 ep"] = RunConfig(whole, arch="resnet110", epochs=3)
+    part = DataConfig("cifar10-subset", train_size=1500, test_size=300)
+    out["cifar10-subset resnet20 2 ep"] = RunConfig(part, arch="resnet20", epochs=2)
+    if cuda:
+        whole = DataConfig("cifar10-subset")
+        out["cifar10-subset resnet20 5 ep"] = RunConfig(whole, arch="resnet20", epochs=5)
+        out["cifar10-subset resnet110 3 ep"] = RunConfig(whole, arch="resnet110", epochs=3)
     return out
 
 
@@ -88,8 +85,6 @@ def main() -> None:
     cuda = torch.device(args.device).type == "cuda"
     where = torch.cuda.get_device_name() if cuda else f"{args.threads} CPU threads"
     print(f"torch {torch.__version__}, {where}, {args.repeats} repeats; least seconds of each mode")
-    if not CIFAR_SUBSET.is_file():
-        print(f"({CIFAR_SUBSET} absent: CIFAR workload skipped)")
     header = (f"{'workload':29s} {'train/test':>10s} {'clock':>5s} {'none s':>7s} {'batches s':>9s} {'full s':>7s} "
               f"{'batches/none':>12s} {'full/none':>9s} {'eval share':>10s} {'img/s full':>10s}")
     print(header)

@@ -1,12 +1,14 @@
 """Command line: train runs into the cache, export per-sample measures, build the book.
 
     python -m regutils train --dataset digits --arch small_cnn --runs 10 --epochs 40
-    python -m regutils train --dataset npz --data ../shared/data/cifar10-subset.npz --arch lenet
+    python -m regutils train --dataset cifar10-subset --arch lenet     # real CIFAR-10 images, shipped
+    python -m regutils train --dataset npz --data my_data.npz --arch lenet
     python -m regutils train --dataset digits --runs 10 --workers 2        # seeds in parallel (Dask)
     python -m regutils train --dataset cifar10 --runs 10 --scheduler tcp://head:8786
     python -m regutils measures --dataset digits --arch small_cnn --runs 10 --epochs 40 -o digits.csv
     python -m regutils measures --trace ~/.cache/regutils/<key>.npz -o run.csv --per-run
     python -m regutils book --profile default
+    python -m regutils data cifar10-subset --from ~/cifar -o cifar10-subset.npz   # rebuild the shipped subset
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from .train import OPTIMIZERS, SCHEDULES, RunConfig, get_runs, run_key, seeds_of
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="digits", choices=DATASETS, help="data set (default: digits, embedded)")
-    g.add_argument("--data", metavar="PATH", help="npz file for --dataset npz; torchvision root for cifar10/100")
+    g.add_argument("--data", metavar="PATH", help="npz file for --dataset npz; torchvision root for cifar10/100 "
+                   "(cifar10-subset ships with the project: no path)")
     g.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
     g.add_argument("--augment", choices=("on", "off"), help="crop+flip augmentation (default: on for CIFAR, off for digits)")
     g.add_argument("--label-noise", type=float, default=0.0, help="fraction of training labels replaced (0..1)")
@@ -166,6 +169,16 @@ def cmd_book(a) -> int:
     return 0
 
 
+def cmd_data(a) -> int:
+    from . import cifar_subset
+
+    digest = cifar_subset.rebuild(a.root, a.output)
+    same = "identical to" if digest == cifar_subset.MD5 else "differs from"
+    print(f"{a.output}: md5 {digest}, {same} the shipped data/cifar10-subset.npz ({cifar_subset.MD5})",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m regutils", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="override a parameter (JSON value)")
     p.add_argument("--no-html", action="store_true", help="execute only, do not run jupyter-book")
     p.set_defaults(func=cmd_book)
+    p = sub.add_parser("data", help="rebuild a data set that ships with the project from its source")
+    p.add_argument("name", choices=("cifar10-subset",), help="cifar10-subset: from torchvision's CIFAR-10 download")
+    p.add_argument("--from", dest="root", required=True, metavar="ROOT",
+                   help="torchvision CIFAR-10 root: the folder holding cifar-10-batches-py/")
+    p.add_argument("-o", "--output", default="cifar10-subset.npz", help="npz file (default: %(default)s)")
+    p.set_defaults(func=cmd_data)
     a = parser.parse_args(argv)
     try:
         return a.func(a)

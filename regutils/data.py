@@ -20,6 +20,11 @@ npz       any ``.npz`` (``path``) holding ``x_train, y_train, x_test,
           (0..255) or float (0..1); labels are integers 0..K-1.
 ========  ==================================================================
 
+``cifar10-subset``: real CIFAR-10 images that ship with the project
+(``data/cifar10-subset.npz``, md5-checked, no ``path``; see
+:mod:`regutils.cifar_subset`): the first 1,017 images of each training batch
+and of the test batch, 5,085 train / 1,017 test, canonical CIFAR-10 indices.
+
 Images are scaled to [0, 1], resized (bilinear) to the side the architecture
 needs, and normalized per channel (the CIFAR constants for CIFAR, the
 training-set statistics otherwise). Options for the teaching chapters:
@@ -42,11 +47,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "cifar10", "cifar100", "npz")
+DATASETS = ("digits", "cifar10", "cifar100", "cifar10-subset", "npz")
 CIFAR_STATS = {  # per-channel mean and std of the training images
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
+CIFAR_STATS["cifar10-subset"] = CIFAR_STATS["cifar10"]  # its images are CIFAR-10's
 DIGITS_TEST_FRACTION = 0.25
 
 
@@ -72,6 +78,9 @@ class DataConfig:
             raise DataError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         if self.dataset == "npz" and not self.path:
             raise DataError("dataset='npz' needs path= the .npz file")
+        if self.dataset == "cifar10-subset" and self.path:
+            raise DataError(f"dataset='cifar10-subset' ships with the project and takes no path (got {self.path!r}); "
+                            "for another file use dataset='npz'")
         if not 0.0 <= self.label_noise <= 1.0:
             raise DataError(f"label_noise={self.label_noise} must lie in [0, 1]")
         for name in ("train_size", "test_size"):
@@ -175,6 +184,12 @@ def _npz(path: str):
     return x_tr, y_tr, x_te, y_te, i_tr, i_te, classes
 
 
+def _cifar10_subset():
+    from . import cifar_subset
+
+    return _npz(str(cifar_subset.shipped()))
+
+
 # --- transforms
 
 
@@ -212,6 +227,8 @@ def load(config: DataConfig, image_size: int | None = None) -> Data:
         raw = _digits()
     elif config.dataset == "npz":
         raw = _npz(config.path)
+    elif config.dataset == "cifar10-subset":
+        raw = _cifar10_subset()
     else:
         raw = _cifar(config.dataset, config.path, config.download)
     x_tr, y_tr, x_te, y_te, i_tr, i_te, classes = raw

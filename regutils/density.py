@@ -79,3 +79,34 @@ def density_per_run(x_runs, y_runs, r=None):
             f"x_runs and y_runs must be (R, N) of equal shape, got {x_runs.shape} and {y_runs.shape}"
         )
     return np.stack([density(x, y, r) for x, y in zip(x_runs, y_runs)])
+
+
+QUADRANTS = ("lower left", "lower right", "upper left", "upper right")
+
+
+def quadrant_means(x, y, d):
+    """Mean density of the samples in each quadrant of the plane, split at the middle of each axis range.
+
+    x, y, d: ``(N,)`` coordinates and densities. A sample on a middle line counts as right
+    (upper). Returns ``{quadrant: mean density}`` for the :data:`QUADRANTS`, nan for an empty
+    quadrant. The paper finds the densest samples in the lower right corner (high CBTL, few
+    events) of both planes.
+    """
+    x, y = as_plane(x, y)
+    d = np.asarray(d, dtype=np.float64)
+    if d.shape != x.shape or x.size == 0:
+        raise ValueError(f"d must have the shape of x and y, non-empty, got {d.shape} and {x.shape}")
+    right = x >= (x.min() + x.max()) / 2
+    upper = y >= (y.min() + y.max()) / 2
+    code = 2 * upper + right  # index into QUADRANTS
+    sums = np.bincount(code, weights=d, minlength=4)
+    counts = np.bincount(code, minlength=4)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    return dict(zip(QUADRANTS, means.tolist()))
+
+
+def densest_quadrant(x, y, d):
+    """The quadrant of :func:`quadrant_means` with the highest mean density (ties: first in QUADRANTS)."""
+    means = quadrant_means(x, y, d)
+    return max(QUADRANTS, key=lambda q: -np.inf if np.isnan(means[q]) else means[q])

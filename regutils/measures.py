@@ -208,3 +208,60 @@ def summarize(correct, prob=None, never_learned="zero"):
         first_learned=average_over_runs(first_learned_epoch(correct)),
         learnability=None if prob is None else average_over_runs(learnability(prob)),
     )
+
+
+def differs_between_runs(per_run):
+    """Per sample, whether its record differs between runs: ``(R, ..., N)`` -> bool ``(N,)``.
+
+    ``per_run`` holds one record per run along the first axis: a per-run measure ``(R, N)``
+    (CBTL, event counts) or a per-run mask ``(R, T, N)`` (:func:`event_mask`, where a
+    difference means events at different epochs). A sample differs when any of its entries
+    differs from run 1's.
+    """
+    per_run = np.asarray(per_run)
+    if per_run.ndim < 2 or per_run.shape[0] < 2:
+        raise ValueError(f"per_run must have shape (R, ..., N) with R >= 2 runs, got shape {per_run.shape}")
+    differs = per_run != per_run[:1]
+    return differs.reshape(-1, per_run.shape[-1]).any(axis=0)
+
+
+@dataclass(frozen=True)
+class Peak:
+    """Where the mean number of events peaks along a measure (paper Fig 4).
+
+    ``at``: the measure value with the highest mean events among the well-populated values;
+    ``low``, ``high``: the smallest and largest well-populated values.
+    """
+
+    at: float
+    low: float
+    high: float
+
+    @property
+    def interior(self) -> bool:
+        """The peak lies strictly between the ends: fewer events on both sides (an intermediate peak)."""
+        return bool(self.low < self.at < self.high)
+
+
+def events_peak(measure, events, min_group=5):
+    """The value of ``measure`` at which the mean of ``events`` over its samples is highest.
+
+    measure, events: ``(N,)``, e.g. run-averaged CBTL rounded to integers and run-averaged
+    forgetting events; samples are grouped by the distinct values of ``measure``. Only values
+    held by at least ``min_group`` samples count (all values when none is); among equal means
+    the smallest value wins. Returns a :class:`Peak`.
+    """
+    measure = np.asarray(measure, dtype=np.float64)
+    events = np.asarray(events, dtype=np.float64)
+    if measure.ndim != 1 or measure.shape != events.shape or measure.size == 0:
+        raise ValueError(f"measure and events must be 1-D of one non-zero length, "
+                         f"got shapes {measure.shape} and {events.shape}")
+    if isinstance(min_group, bool) or int(min_group) != min_group or min_group < 1:
+        raise ValueError(f"min_group must be a positive integer, got {min_group!r}")
+    values, group, counts = np.unique(measure, return_inverse=True, return_counts=True)
+    mean = np.bincount(group.ravel(), weights=events) / counts
+    big = counts >= min_group
+    if not big.any():
+        big[:] = True
+    values, mean = values[big], mean[big]
+    return Peak(float(values[np.argmax(mean)]), float(values.min()), float(values.max()))

@@ -290,6 +290,31 @@ def correlation_heatmap(ax, matrix, labels, annotate=True, vmin=None, vmax=1, cm
     return image
 
 
+def run_raster(ax, correct, event_color=OKABE_ITO[5]):
+    """One sample's record over repeated runs (paper Fig 5): a line per run, a cross at each event.
+
+    correct: ``(R, T)`` bool, whether the sample is classified correctly at the end of epoch
+    t = 1..T in run r. Cells are grey where it is correct; a cross marks each forgetting or
+    mal-generalizing event (acc^{t-1} = 1, acc^t = 0). Runs go down, epochs right.
+    Returns (AxesImage, PathCollection of the crosses).
+    """
+    from .measures import event_mask
+
+    correct = np.asarray(correct)
+    if correct.ndim != 2:
+        raise ValueError(f"correct must be (runs, epochs), got shape {correct.shape}")
+    runs, epochs = correct.shape
+    events = event_mask(correct[:, :, None])[:, :, 0]
+    image = ax.imshow(correct.astype(np.float64), cmap="Greys", vmin=0, vmax=2.5, aspect="auto",
+                      interpolation="nearest", extent=(0.5, epochs + 0.5, runs + 0.5, 0.5))
+    run_idx, epoch_idx = np.nonzero(events)
+    crosses = ax.scatter(epoch_idx + 1, run_idx + 1, marker="x", color=event_color, s=30, label="event")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("run")
+    ax.set_yticks(np.arange(1, runs + 1) if runs <= 12 else np.linspace(1, runs, 5).round())
+    return image, crosses
+
+
 # test row first, as in the paper's Fig. 10 and 11: (x, y, density) keys of robustness.sample_measures
 REPRESENTATION_ROWS = (("CBGL", "mal-generalizing", "test density"), ("CBTL", "forgetting", "train density"))
 

@@ -9,7 +9,8 @@
 smoke              seconds per chapter: what CI executes
 default            scikit-learn digits (embedded), CPU; the whole book in
                    minutes on two cores
-cifar10-subset     real CIFAR-10 images from an npz file (``data_path``), CPU
+cifar10-subset     real CIFAR-10 images that ship with the project
+                   (5,085 / 1,017, ``data/cifar10-subset.npz``), CPU
 paper              CIFAR-10 from torchvision, ResNet-110, 200 epochs, 10 runs,
                    the paper's schedule; meant for a GPU
 =================  ==========================================================
@@ -26,8 +27,6 @@ from dataclasses import dataclass, field, fields, replace
 from . import models
 from .data import DATASETS, DataConfig
 from .train import DEFAULT_LR, OPTIMIZERS, SCHEDULES, RunConfig
-
-DEFAULT_CIFAR_SUBSET = "../shared/data/cifar10-subset.npz"
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,9 @@ class Settings:
             raise ValueError(f"subset_n={self.subset_n} must be positive integers")
         if self.dataset == "npz" and not self.data_path:
             raise ValueError("dataset='npz' needs data_path= the .npz file")
+        if self.dataset == "cifar10-subset" and self.data_path:
+            raise ValueError("dataset='cifar10-subset' ships with the project and takes no data_path "
+                             f"(got {self.data_path!r}); for another file use dataset='npz'")
 
     def data_config(self, **changes) -> DataConfig:
         return DataConfig(self.dataset, path=self.data_path, download=self.download, **changes)
@@ -127,7 +129,7 @@ PROFILES: dict[str, dict] = {
                   robustness_runs=2, sync_runs=3, prune_fractions=(0.0, 0.5), prune_radii=(1.0,),
                   subset_n=(2, 5)),
     "default": dict(robustness_runs=5),
-    "cifar10-subset": dict(dataset="npz", data_path=DEFAULT_CIFAR_SUBSET, arch="lenet", epochs=30, runs=5,
+    "cifar10-subset": dict(dataset="cifar10-subset", arch="lenet", epochs=30, runs=5,
                            archs=("lenet", "nin", "resnet20"), robustness_runs=2, sync_runs=5,
                            prune_fractions=(0.0, 0.3, 0.6), prune_radii=(1.0,), subset_n=(5, 10, 20, 30)),
     "paper": dict(dataset="cifar10", download=True, arch="resnet110", epochs=200, runs=10,

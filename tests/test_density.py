@@ -88,3 +88,33 @@ def test_density_independent_of_order(n, seed):
     unpermuted = np.empty_like(d_perm)
     unpermuted[perm] = d_perm
     np.testing.assert_array_equal(unpermuted, d)
+
+
+def test_default_radius_of_the_papers_axis_ranges():
+    # 200 epochs of CBTL and an events axis spanning 39: the paper's 6.8 to one decimal
+    x, y = np.array([0.0, 200.0]), np.array([0.0, 39.0])
+    assert dens.default_radius(x, y) == pytest.approx(6.792, abs=1e-3)
+
+
+def test_quadrant_means_by_hand():
+    # x range 0..10 (middle 5), y range 0..4 (middle 2); a point on a middle line counts right / upper
+    x = np.array([0.0, 10.0, 10.0, 5.0, 0.0, 1.0])
+    y = np.array([0.0, 0.0, 1.0, 2.0, 4.0, 4.0])
+    d = np.array([1.0, 8.0, 6.0, 2.0, 3.0, 5.0])
+    means = dens.quadrant_means(x, y, d)
+    assert means == {"lower left": 1.0, "lower right": 7.0, "upper left": 4.0, "upper right": 2.0}
+    assert dens.densest_quadrant(x, y, d) == "lower right"
+    d_upper = np.array([1.0, 1.0, 1.0, 2.0, 3.0, 5.0])
+    assert dens.densest_quadrant(x, y, d_upper) == "upper left"
+
+
+def test_quadrant_means_empty_quadrant_is_nan_and_never_densest():
+    x, y, d = np.array([0.0, 10.0]), np.array([0.0, 4.0]), np.array([1.0, 2.0])
+    means = dens.quadrant_means(x, y, d)
+    assert math.isnan(means["lower right"]) and math.isnan(means["upper left"])
+    assert dens.densest_quadrant(x, y, d) == "upper right"
+
+
+def test_quadrant_means_bad_shape():
+    with pytest.raises(ValueError, match="shape"):
+        dens.quadrant_means([0.0, 1.0], [0.0, 1.0], [1.0])

@@ -142,3 +142,47 @@ def test_properties_against_loop_reference(c):
     for f in (measures.cbtl, measures.forgetting_events, measures.first_learned_epoch, measures.event_mask):
         np.testing.assert_array_equal(f(c), np.stack([f(run) for run in c]))
     np.testing.assert_array_equal(measures.event_epochs(c).sum(axis=-2), ev)
+
+
+def test_differs_between_runs_by_hand():
+    counts = np.array([[2, 0, 1], [2, 0, 3], [2, 1, 1]])  # (R=3, N=3)
+    np.testing.assert_array_equal(measures.differs_between_runs(counts), [False, True, True])
+    # same number of events, different epochs: the masks differ, the counts do not
+    a = [0, 1, 0, 1, 1, 1]
+    b = [0, 1, 1, 1, 0, 1]
+    correct = np.stack([column(a), column(b)])  # (R=2, T=6, N=1)
+    assert not measures.differs_between_runs(measures.forgetting_events(correct))[0]
+    assert measures.differs_between_runs(measures.event_mask(correct))[0]
+    assert not measures.differs_between_runs(np.stack([column(a), column(a)]))[0]
+
+
+@pytest.mark.parametrize("bad", [np.zeros(4), np.zeros((1, 4))])
+def test_differs_between_runs_needs_two_runs(bad):
+    with pytest.raises(ValueError, match="R >= 2"):
+        measures.differs_between_runs(bad)
+
+
+def test_events_peak_inside_and_at_the_ends():
+    measure = np.array([0, 0, 5, 5, 5, 10, 10])
+    events = np.array([0, 1, 3, 2, 4, 1, 0])  # means 0.5, 3, 0.5: an intermediate peak
+    peak = measures.events_peak(measure, events, min_group=2)
+    assert (peak.at, peak.low, peak.high) == (5.0, 0.0, 10.0) and peak.interior
+    falling = measures.events_peak(measure, [3, 3, 1, 1, 1, 0, 0], min_group=2)
+    assert falling.at == 0.0 and not falling.interior  # peak at the lowest value: events only fall
+
+
+def test_events_peak_ignores_small_groups_unless_all_are_small():
+    measure = np.array([0, 5, 5, 10, 10])
+    events = np.array([9, 1, 2, 0, 0])  # value 0 has the highest mean but a single sample
+    peak = measures.events_peak(measure, events, min_group=2)
+    assert (peak.at, peak.low, peak.high) == (5.0, 5.0, 10.0) and not peak.interior
+    assert measures.events_peak(measure, events, min_group=3).at == 0.0  # no value has 3: all count
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(measure=[1, 2], events=[1]), "1-D"),
+    (dict(measure=[1, 2], events=[1, 2], min_group=0), "min_group"),
+])
+def test_events_peak_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        measures.events_peak(**kwargs)

@@ -197,6 +197,20 @@ def test_correlation_heatmap(ax):
     plt.close(plain.figure)
 
 
+def test_run_raster_marks_each_event(ax):
+    correct = np.array([[0, 1, 0, 1, 0], [1, 1, 1, 1, 1], [0, 0, 1, 0, 0]], dtype=bool)  # (R=3, T=5)
+    image, crosses = plots.run_raster(ax, correct)
+    # events at epochs 3 and 5 of run 1 and epoch 4 of run 3: (epoch, run) positions
+    np.testing.assert_array_equal(crosses.get_offsets(), [[3, 1], [5, 1], [4, 3]])
+    np.testing.assert_array_equal(image.get_array(), correct.astype(float))
+    assert image.get_extent() == [0.5, 5.5, 3.5, 0.5]
+
+
+def test_run_raster_needs_runs_by_epochs(ax):
+    with pytest.raises(ValueError, match="runs, epochs"):
+        plots.run_raster(ax, np.zeros(5, dtype=bool))
+
+
 def test_representations_draw_test_above_train():
     rng = np.random.default_rng(0)
     groups = {g: {"CBTL": rng.integers(0, 9, 20) * 1.0, "forgetting": rng.integers(0, 3, 20) * 1.0,

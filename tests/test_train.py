@@ -13,7 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from regutils import models
+from regutils import cifar_subset, models
 from regutils import train as train_module
 from regutils.data import DataConfig, load
 from regutils.trace import ARRAYS, Cache, TraceError
@@ -21,7 +21,6 @@ from regutils.train import (RunConfig, _batches, add_dropout, evaluate, fgsm_inp
                             inference_copy, load_checkpoint, load_for, run_key, train)
 
 REPO = Path(__file__).resolve().parents[1]
-CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared/data/cifar10-subset.npz"
 SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
 
 
@@ -476,15 +475,14 @@ def test_inference_copy_folds_batchnorm_and_keeps_the_function(arch):
 # --- a real run
 
 
-@pytest.mark.skipif(not CIFAR_SUBSET.is_file(), reason="the CIFAR-10 subset is not in shared/data")
 def test_real_run_on_the_cifar10_subset(tmp_path):
-    config = RunConfig(DataConfig("npz", path=str(CIFAR_SUBSET), train_size=500, test_size=200), arch="lenet",
+    config = RunConfig(DataConfig("cifar10-subset", train_size=500, test_size=200), arch="lenet",
                        epochs=5, batch_size=25, optimizer="adam", schedule="constant")
     trace = get_run(config, cache=Cache(tmp_path), progress=False)
     data = load_for(config.data, config.arch)
     assert trace.train_correct.shape == trace.batch_correct.shape == (5, 500)
     assert trace.test_correct.shape == trace.test_prob.shape == (5, 200)
-    with np.load(CIFAR_SUBSET) as z:
+    with np.load(cifar_subset.SHIPPED) as z:
         for split, size in (("train", 500), ("test", 200)):
             index, source_index = getattr(trace, f"index_{split}"), z[f"index_{split}"]
             row_of = {i: row for row, i in enumerate(source_index)}
