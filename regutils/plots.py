@@ -356,3 +356,31 @@ def sync_grid(ax, test_image, train_images, train_labels, test_label, titles=Non
     test[:, :width], test[:, -width:], test[:, :, :width], test[:, :, -width:] = (TEST_SAMPLE_FRAME,) * 4
     train = frame_by_class(train_images, train_labels, test_label, width)
     return image_grid(ax, np.concatenate([test, train]), titles=titles, ncols=ncols)
+
+
+# test row first, as in the paper's Fig. 10 and 11: (x, y, density) keys of robustness.sample_measures
+REPRESENTATION_ROWS = (("CBGL", "mal-generalizing", "test density"), ("CBTL", "forgetting", "train density"))
+
+
+def representations(axes, measures_by_group, s=4):
+    """Each group's bi-dimensional representations, one column per group (paper Fig. 10 and 11).
+
+    axes: (2, K) array of Axes for K groups; measures_by_group: {group: dict with the keys of
+    REPRESENTATION_ROWS, each (N,) or (M,)}, e.g. :func:`regutils.robustness.sample_measures`.
+    Top row: the test plane (CBGL, mal-generalizing events); bottom row: the training plane
+    (CBTL, forgetting events); points coloured by their density (log scale), the group named in
+    the top panel's title. Returns the (2, K) array of PathCollections.
+    """
+    axes = np.asarray(axes, dtype=object)
+    if axes.shape != (2, len(measures_by_group)):
+        raise ValueError(f"axes must be (2, {len(measures_by_group)}) for {len(measures_by_group)} groups, "
+                         f"got shape {axes.shape}")
+    drawn = np.empty(axes.shape, dtype=object)
+    for col, (group, values) in enumerate(measures_by_group.items()):
+        for row, (x, y, d) in enumerate(REPRESENTATION_ROWS):
+            ax = axes[row, col]
+            drawn[row, col] = density_scatter(ax, values[x], values[y], values[d], s=s)
+            ax.set_xlabel(x)
+            ax.set_ylabel(f"{y} events")
+        axes[0, col].set_title(str(group))
+    return drawn

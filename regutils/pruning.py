@@ -6,6 +6,9 @@
     table = pruning.sweep(s.run_config(), cbtl, events, fractions=(0.0, 0.3, 0.6), radii=(0.5, 1.0))
     pruning.accuracy_at(table, max_fraction=0.6)      # per strategy: the last fraction <= 0.6
     pruning.removal_map(cbtl, events, kept)           # per distinct point of the plane: share removed
+    pruning.radius_means(table)                       # per radius: density's mean accuracy over fractions > 0
+    pruning.best_radius(table)                        # the radius of the highest mean (Fig. 12a's judgement)
+    pruning.mean_difference(table, "density", "cbtl") # mean accuracy gap over the fractions > 0 (Fig. 12b)
 
 ``cbtl`` and ``events`` are the run-averaged CBTL and forgetting events of the
 full training set, indexed by position in it; the kept positions become
@@ -131,3 +134,47 @@ def removal_map(cbtl, events, kept) -> pd.DataFrame:
     samples = np.bincount(group, minlength=len(points))
     share = np.bincount(group, weights=removed, minlength=len(points)) / samples
     return pd.DataFrame({"cbtl": points[:, 0], "events": points[:, 1], "samples": samples, "removed_share": share})
+
+
+def _accuracy_by_fraction(table, strategy, radius=None) -> pd.Series:
+    """test_acc of ``strategy`` (at ``radius`` when given) indexed by fraction, the fractions > 0 only."""
+    rows = table[(table["strategy"] == strategy) & (table["fraction"] > 0)]
+    if radius is not None:
+        rows = rows[np.isclose(rows["radius"].fillna(-1.0), radius)]
+    if rows.empty:
+        where = f" at radius {radius}" if radius is not None else ""
+        raise ValueError(f"table has no row of strategy {strategy!r}{where} with a fraction > 0")
+    if rows["fraction"].duplicated().any():
+        raise ValueError(f"table has several rows of strategy {strategy!r} at one fraction; pass radius=")
+    return rows.set_index("fraction")["test_acc"]
+
+
+def radius_means(table) -> pd.Series:
+    """Per radius of the density strategy, its mean test accuracy over the fractions > 0 of ``table``.
+
+    A fraction of 0 trains on the full set whatever the radius, so it does not tell radii apart.
+    Returns a Series indexed by radius (ascending).
+    """
+    radii = np.unique(table.loc[table["strategy"] == "density", "radius"].dropna())
+    if not radii.size:
+        raise ValueError("table has no row of the density strategy")
+    return pd.Series({float(r): _accuracy_by_fraction(table, "density", r).mean() for r in radii}, name="test_acc")
+
+
+def best_radius(table) -> float:
+    """The density radius of the highest mean test accuracy over the fractions > 0 (the smallest on a tie)."""
+    means = radius_means(table)
+    return float(means.index[np.argmax(means.to_numpy())])
+
+
+def mean_difference(table, a, b, radius=PAPER_RADIUS) -> float:
+    """Mean over the fractions > 0 that both strategies ran of test_acc(a) - test_acc(b).
+
+    The density strategy is read at ``radius``; the others have none. Positive: ``a`` keeps the
+    higher accuracy on average over the fractions removed.
+    """
+    acc_a, acc_b = (_accuracy_by_fraction(table, s, radius if s == "density" else None) for s in (a, b))
+    common = acc_a.index.intersection(acc_b.index)
+    if common.empty:
+        raise ValueError(f"strategies {a!r} and {b!r} share no fraction > 0 in table")
+    return float((acc_a[common] - acc_b[common]).mean())

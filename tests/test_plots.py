@@ -233,3 +233,23 @@ def test_sync_grid_draws_the_test_sample_first(ax):
     np.testing.assert_allclose(canvas[0, 0], plots.TEST_SAMPLE_FRAME)  # the test sample's frame
     np.testing.assert_allclose(canvas[0, 10 + 2], plots.SAME_CLASS_FRAME)  # second tile: class 1
     np.testing.assert_allclose(canvas[0, 2 * (10 + 2)], plots.OTHER_CLASS_FRAME)  # third: class 0
+
+
+def test_representations_draw_test_above_train():
+    rng = np.random.default_rng(0)
+    groups = {g: {"CBTL": rng.integers(0, 9, 20) * 1.0, "forgetting": rng.integers(0, 3, 20) * 1.0,
+                  "train density": rng.uniform(1, 2, 20), "CBGL": rng.integers(0, 9, 12) * 1.0,
+                  "mal-generalizing": rng.integers(0, 3, 12) * 1.0, "test density": rng.uniform(1, 2, 12)}
+              for g in ("sgd", "adamax")}
+    fig, axes = plt.subplots(2, 2)
+    drawn = plots.representations(axes, groups)
+    for col, g in enumerate(groups):
+        top, bottom = drawn[0, col], drawn[1, col]
+        assert len(top.get_offsets()) == 12 and len(bottom.get_offsets()) == 20  # test on top
+        order = np.argsort(groups[g]["train density"], kind="stable")
+        np.testing.assert_array_equal(bottom.get_offsets()[:, 0], groups[g]["CBTL"][order])
+        assert axes[0, col].get_title() == g and axes[1, col].get_xlabel() == "CBTL"
+    fig.canvas.draw()
+    with pytest.raises(ValueError, match="axes"):
+        plots.representations(axes[:, :1], groups)
+    plt.close(fig)

@@ -1,7 +1,7 @@
 import pytest
 
 from regutils.profiles import PROFILES, Settings, settings
-from regutils.train import PAPER_MILESTONES
+from regutils.train import DEFAULT_LR, PAPER_MILESTONES
 
 
 def test_every_profile_builds_a_valid_run_config():
@@ -57,3 +57,35 @@ def test_describe_names_data_arch_and_size():
     text = settings("smoke").describe()
     assert "digits" in text and "mlp" in text and "smoke" in text
     assert isinstance(settings("default"), Settings)
+
+
+def test_every_optimizer_gets_its_profile_rate():
+    for name in PROFILES:
+        s = settings(name)
+        for o in s.optimizers:
+            assert s.run_config(optimizer=o).lr == s.learning_rate(o) == s.optimizer_lrs[o]
+        assert s.run_config().lr == s.optimizer_lrs[s.optimizer]
+
+
+def test_optimizer_rates_reach_run_config():
+    s = settings("smoke", optimizer_lrs={"sgd": 0.05, "adamax": 0.001})
+    assert s.run_config().learning_rate == 0.05
+    assert s.run_config(optimizer="adamax").learning_rate == 0.001
+    assert s.run_config(optimizer="adagrad").learning_rate == DEFAULT_LR["adagrad"]  # not in the mapping
+    assert s.run_config(optimizer="adamax", lr=0.3).learning_rate == 0.3  # an explicit change wins
+    # lr is the main optimizer's rate only: the others keep theirs
+    s = settings("smoke", lr=0.2, optimizer_lrs={"sgd": 0.05, "adamax": 0.001})
+    assert s.run_config().learning_rate == 0.2 and s.run_config(optimizer="adamax").learning_rate == 0.001
+    s = settings("smoke", optimizer="adamax", optimizer_lrs={"sgd": 0.05, "adamax": 0.001})
+    assert s.run_config().learning_rate == 0.001 and s.run_config(optimizer="sgd").learning_rate == 0.05
+
+
+@pytest.mark.parametrize("rates, message", [
+    ({"rmsprop": 0.1}, "rmsprop"),
+    ({"sgd": 0.0}, "positive"),
+    ({"sgd": "fast"}, "positive"),
+    ([("sgd", 0.1)], "dict"),
+])
+def test_bad_optimizer_rates_name_the_parameter(rates, message):
+    with pytest.raises(ValueError, match=message):
+        settings("smoke", optimizer_lrs=rates)

@@ -130,3 +130,53 @@ def test_removal_map_by_hand():
     assert table["removed_share"].to_numpy() == pytest.approx([1.0, 0.0, 2 / 3])
     with pytest.raises(ValueError, match="positions"):
         pruning.removal_map(cbtl, events, kept=[6])
+
+
+# --- the judgements of Fig. 12 -------------------------------------------------
+
+
+def judgement_table(density_by_radius, others):
+    """A sweep-like table: {radius: [acc at 0.3, 0.6]} for density, {strategy: [acc at 0.3, 0.6]} for the rest."""
+    rows = []
+    for radius, accs in density_by_radius.items():
+        rows += [{"strategy": "density", "radius": radius, "fraction": f, "test_acc": a}
+                 for f, a in zip((0.0, 0.3, 0.6), (0.95, *accs))]
+    for strategy, accs in others.items():
+        rows += [{"strategy": strategy, "radius": np.nan, "fraction": f, "test_acc": a}
+                 for f, a in zip((0.0, 0.3, 0.6), (0.95, *accs))]
+    return pd.DataFrame(rows)
+
+
+def test_best_radius_averages_over_the_fractions_removed():
+    # r = 1 is best on average (0.915) though r = 2 wins at 0.3; the full set (0.95) is left out
+    table = judgement_table({0.5: [0.90, 0.80], 1.0: [0.92, 0.91], 2.0: [0.93, 0.85]}, {})
+    assert pruning.radius_means(table).to_dict() == pytest.approx({0.5: 0.85, 1.0: 0.915, 2.0: 0.89})
+    assert pruning.best_radius(table) == 1.0
+    table = judgement_table({0.5: [0.90, 0.80], 1.0: [0.92, 0.81], 2.0: [0.93, 0.85]}, {})
+    assert pruning.best_radius(table) == 2.0  # the other side of the claim
+    assert pruning.best_radius(judgement_table({0.5: [0.9, 0.8], 1.0: [0.8, 0.9]}, {})) == 0.5  # a tie: the smallest
+
+
+def test_mean_difference_of_strategies():
+    table = judgement_table({0.5: [0.5, 0.5], 1.0: [0.92, 0.90]},
+                            {"cbtl": [0.91, 0.89], "forgetting": [0.93, 0.91], "random": [0.85, 0.70]})
+    assert pruning.mean_difference(table, "density", "cbtl") == pytest.approx(0.01)  # density outperforms cbtl
+    assert pruning.mean_difference(table, "density", "forgetting") == pytest.approx(-0.01)  # but not forgetting
+    assert pruning.mean_difference(table, "random", "density") == pytest.approx(-0.135)
+    assert pruning.mean_difference(table, "density", "cbtl", radius=0.5) == pytest.approx(-0.4)
+    # only the fractions both ran count
+    short = table[~((table["strategy"] == "cbtl") & (table["fraction"] == 0.6))]
+    assert pruning.mean_difference(short, "density", "cbtl") == pytest.approx(0.01)
+    assert pruning.mean_difference(short, "cbtl", "random") == pytest.approx(0.06)
+
+
+def test_judgements_refuse_what_the_table_lacks():
+    table = judgement_table({0.5: [0.9, 0.8], 1.0: [0.9, 0.8]}, {"cbtl": [0.9, 0.8]})
+    with pytest.raises(ValueError, match="'random'"):
+        pruning.mean_difference(table, "density", "random")
+    with pytest.raises(ValueError, match="radius 3.0"):
+        pruning.mean_difference(table, "density", "cbtl", radius=3.0)
+    with pytest.raises(ValueError, match="several rows"):
+        pruning._accuracy_by_fraction(table, "density")
+    with pytest.raises(ValueError, match="density"):
+        pruning.radius_means(table[table["strategy"] == "cbtl"])
