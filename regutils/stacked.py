@@ -301,9 +301,10 @@ def get_stacked(configs: list[RunConfig], *, cache: Cache | None = None, device:
     data = load_for(config.data, config.arch)
     keys = [run_key(c, data) for c in configs]
     traces = {k: t for k in keys if (t := cache.cached(k)) is not None}
-    missing = sorted(set(keys) - set(traces))  # one global order: no deadlock between overlapping stacks
+    missing = sorted(set(keys) - set(traces))
+    stale = [k for k in traces if cache.checkpoint_path(k).exists()]  # left by a kill after the trace was saved
     with contextlib.ExitStack() as held:
-        for key in missing:
+        for key in sorted({*missing, *stale}):  # one global order: no deadlock between overlapping stacks
             held.enter_context(cache.lock(key))
         for key in missing:
             cache.remove_temporary(key)
@@ -324,6 +325,6 @@ def get_stacked(configs: list[RunConfig], *, cache: Cache | None = None, device:
                     cache.save(key, trace)
                     traces[key] = trace
                     cache.checkpoint_path(key).unlink(missing_ok=True)
-        for key in missing:  # a checkpoint left by a kill between saving a trace and removing it
+        for key in {*missing, *stale}:  # a checkpoint left by a kill between saving a trace and removing it
             cache.checkpoint_path(key).unlink(missing_ok=True)
     return [traces[k] for k in keys]

@@ -412,7 +412,7 @@ def _lock_holder(path: Path) -> str:
         inode = os.stat(path).st_ino
         for line in Path("/proc/locks").read_text().splitlines():
             fields = line.split()
-            if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(inode) and fields[4] != "-1":
                 pid = fields[4]
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
                 return f"process {pid} ({cmd[:120]})" if cmd else f"process {pid}"
