@@ -102,6 +102,7 @@ def flip(path: Path, offset: int, mask: int) -> None:
 
 def test_single_byte_flips_are_refused_and_recomputed(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "progress_default", lambda: False)
+    monkeypatch.setattr(trace_module.os, "fsync", lambda fd: None)  # durability is not under test: speed
     clean_dir = tmp_path / "clean"
     cache = Cache(clean_dir)
     key = run_key(TINY)
