@@ -121,8 +121,6 @@ class RunConfig:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
         if not 0 <= self.adversarial_eps < float("inf"):
             raise ValueError(f"adversarial_eps={self.adversarial_eps} must be a finite non-negative number")
-        if self.milestones is not None and any(not _is_int(m) or not 0 < m <= self.epochs for m in self.milestones):
-            raise ValueError(f"milestones={self.milestones!r} must be epochs in 1..{self.epochs}")
         return self
 
     @property
