@@ -120,7 +120,7 @@ class RunConfig:
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
         if not 0 <= self.adversarial_eps < float("inf"):
-            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be a finite non-negative number")
+            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be non-negative and finite")
         return self
 
     @property
