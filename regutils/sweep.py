@@ -126,12 +126,10 @@ def _run_on_worker(config: RunConfig, root: str, device: str) -> str:
 
 
 def _load_cached(cache: Cache, key: str) -> Trace | None:
-    if not cache.has(key):
-        return None
-    try:
-        return cache.load(key)
-    except TraceError:  # a worker retrains it (get_run warns)
-        return None
+    """The verified trace of ``key``, or None (a worker retrains it; get_run moves a bad file aside)."""
+    if (trace := cache.cached(key)) is not None:
+        cache.drop_stale_checkpoint(key)
+    return trace
 
 
 def sweep(configs: list[RunConfig], *, client=None, scheduler: str | None = None, workers: int = 2,

@@ -378,6 +378,15 @@ class Cache:
                 quarantine(self.trace_path(key), f"{err}; training the run again")
             return None
 
+    def drop_stale_checkpoint(self, key: str) -> None:
+        """Remove the checkpoint of a run whose trace is cached (left by a kill between saving and cleaning up)."""
+        if self.checkpoint_path(key).exists():
+            try:
+                with self.lock(key):
+                    self.checkpoint_path(key).unlink(missing_ok=True)
+            except OSError:  # a read-only cache: the checkpoint is harmless where it is
+                pass
+
     @contextlib.contextmanager
     def lock(self, key: str, notify_after: float = 5.0):
         """Hold the file lock of ``key``; after ``notify_after`` seconds of waiting, say who holds it."""

@@ -529,9 +529,7 @@ def get_run(config: RunConfig, *, cache: Cache | None = None, device: str = "aut
     data = load_for(config.data, config.arch)
     key = run_key(config, data)
     if (trace := cache.cached(key)) is not None:
-        if cache.checkpoint_path(key).exists():  # left by a kill between saving the trace and the cleanup
-            with cache.lock(key):
-                cache.checkpoint_path(key).unlink(missing_ok=True)
+        cache.drop_stale_checkpoint(key)
         return trace
     with cache.lock(key):
         cache.remove_temporary(key)
