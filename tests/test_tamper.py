@@ -455,3 +455,12 @@ def test_the_local_cluster_dashboard_listens_on_localhost_only(monkeypatch):
         with sweep._client(None, None, 1):
             pass
     assert seen["dashboard_address"].startswith("127.0.0.1:") and seen["host"] == "127.0.0.1"
+
+
+def test_a_directory_where_the_trace_belongs_is_moved_aside_before_training(tmp_path):
+    cache = Cache(tmp_path)
+    key = run_key(TINY)
+    cache.trace_path(key).mkdir(parents=True)
+    with pytest.warns(UserWarning, match="not a regular file; training the run again; moved aside"):
+        got = get_run(TINY, cache=cache, progress=False)
+    assert same_record(got, cache.load(key)) and len(moved_aside(tmp_path)) == 1
