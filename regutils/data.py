@@ -17,7 +17,10 @@ cifar100  the same for CIFAR-100.
 npz       any ``.npz`` (``path``) holding ``x_train, y_train, x_test,
           y_test`` and optionally ``index_train, index_test, classes``.
           Images are (N, H, W) or (N, H, W, C) with C in {1, 3}, uint8
-          (0..255) or float (0..1); labels are integers 0..K-1.
+          (0..255) or float in [0, 1] (no NaN or inf; other dtypes are
+          refused, not converted); labels are integers 0..K-1, K at most
+          ``MAX_CLASSES``, at least two classes in y_train; indices unique.
+          Anything else raises DataError naming the array.
 ========  ==================================================================
 
 Images are scaled to [0, 1], resized (bilinear) to the side the architecture

@@ -32,8 +32,9 @@ with the sample count in ``meta['shapes']``); history columns are stored as
 
 Every file of the cache (traces, checkpoints, final weights) is *sealed*: it
 carries the sha256 of its whole content and of the run key it belongs to
-(:func:`seal`), in the zip's archive comment for a trace and in a first line
-for the torch files. :func:`verify` checks the seal before anything is
+(:func:`seal`), as the zip archive comment (traces, and torch files, which
+are zips too, so numpy and torch still read them directly; any other payload
+gets the seal as a first line). :func:`verify` checks the seal before anything is
 parsed, so a truncated, altered or damaged file, or one copied under another
 run's key, raises :class:`TraceError` naming the path and the reason; the
 cache moves such a file aside (:func:`quarantine`, kept for inspection as
