@@ -15,7 +15,12 @@ compiles ``_build/html``.
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
+import difflib
 import json
+import keyword
+import math
 import os
 import platform
 import subprocess
@@ -24,7 +29,7 @@ import time
 from pathlib import Path
 
 from . import report
-from .profiles import PROFILES
+from .profiles import PROFILES, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +54,71 @@ def chapters(root: Path = ROOT) -> list[str]:
     walk(toc)
     names = [Path(f).name for f in files if Path(f).parent.name == "book"]
     return [n for n in names if (root / "notebooks" / f"{n}.md").is_file()]
+
+
+def chapter_parameters(name: str, root: Path = ROOT) -> dict:
+    """The parameters of chapter ``name`` with their defaults, read from its ``parameters`` cell (jupytext)."""
+    import jupytext
+
+    nb = jupytext.read(root / "notebooks" / f"{name}.md")
+    params = {}
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        params[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        params[node.targets[0].id] = None  # not a literal: any value
+    return params
+
+
+def _check_type(name: str, value, default) -> None:
+    """A chapter parameter outside the profile's settings: its value must have the type of its default."""
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ValueError(f"{name}={value!r} must be a {type(default).__name__} like its default {default!r}")
+
+
+def validate(profile: str, names: list[str], overrides: dict, root: Path = ROOT) -> dict[str, dict]:
+    """Each chapter's overrides, once every name and value is checked against every chapter in ``names``.
+
+    Names must be parameters of at least one of the chapters; values of the profile's settings go
+    through :func:`regutils.profiles.settings` (and the run config and device they define), the
+    others must have their default's type. ValueError naming the parameter otherwise.
+    """
+    from .profiles import settings
+    from .train import resolve_device
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")
+    params = {n: chapter_parameters(n, root) for n in names}
+    known = set().union(*params.values()) - {"profile"}
+    for name, value in overrides.items():
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name == "profile":
+            raise ValueError(f"parameter name {name!r} is not allowed (a chapter parameter other than profile)")
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; allowed: {', '.join(sorted(known))}"
+            raise ValueError(f"parameter {name!r} is not a parameter of the chapters {', '.join(names)}{hint}")
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    s = settings(profile, **{k: v for k, v in overrides.items() if k in fields})
+    s.run_config()
+    resolve_device(s.device)
+    for name, value in overrides.items():
+        if name not in fields:
+            defaults = [p[name] for p in params.values() if name in p]
+            _check_type(name, value, next((d for d in defaults if d is not None), None))
+    return {n: {k: v for k, v in overrides.items() if k in params[n]} for n in names}
 
 
 def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progress: bool = False) -> float:
@@ -86,20 +156,20 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
 
 def build(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
           html: bool = True, root: Path = ROOT) -> None:
-    if profile not in PROFILES:
-        raise SystemExit(f"profile {profile!r} does not exist; allowed: {', '.join(PROFILES)}")
     names = chapters(root)
     unknown = set(only or []) - set(names)
     if unknown:
-        raise SystemExit(f"unknown chapters {sorted(unknown)}; chapters: {', '.join(names)}")
+        raise ValueError(f"unknown chapters {sorted(unknown)}; chapters: {', '.join(names)}")
+    selected = [n for n in names if not only or n in only]
+    per_chapter = validate(profile, selected, overrides or {}, root)  # before any chapter runs
     os.environ.setdefault("REGUTILS_SCORECARD_DIR", str(root / "book" / "generated" / "scorecard"))
     os.environ.setdefault("REGUTILS_PROGRESS", "0")
     seconds_file = root / "book" / "generated" / "seconds.json"
     seconds = json.loads(seconds_file.read_text()) if only and seconds_file.is_file() else {}
     seconds_file.parent.mkdir(parents=True, exist_ok=True)
-    for name in [n for n in names if not only or n in only]:
+    for name in selected:
         print(f"executing {name} ({profile})", flush=True)
-        seconds[name] = execute(name, profile, overrides or {}, root)
+        seconds[name] = execute(name, profile, per_chapter[name], root)
         print(f"  {seconds[name]:.1f} s", flush=True)
         seconds_file.write_text(json.dumps(seconds))  # after each chapter: a failed build keeps the others
     seconds = {n: seconds[n] for n in names if n in seconds}

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .trace import Trace, TraceError, _atomic_write, cache_key, load
+from .trace import Trace, TraceError, atomic_write, cache_key, load
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -133,7 +133,7 @@ class Bundle:
         """The verified trace of ``key``, with ``meta["source"] = "bundle:<dir>"``; BundleError when refused."""
         path = self.checked_file(key, "trace")
         try:
-            trace = load(path)
+            trace = load(path, key)
         except TraceError as err:
             raise BundleError(f"{path} refused: {err}") from err
         meta = trace.meta
@@ -244,14 +244,14 @@ def export(keys, cache, out: str | os.PathLike, *, weights=(), command: str = ""
             blob = src.read_bytes()
             digest = hashlib.sha256(blob).hexdigest()
             if kind == "trace":
-                trace = load(src)  # the trace's own checks
+                trace = load(src, key)  # the trace's own checks, its seal bound to the key
                 if cache_key(trace.meta["config"], trace.meta["data_fingerprint"]) != key:
                     raise BundleError(f"{src}: holds another run than {key}; not exported")
                 previous = entry
                 produced = _utc(src.stat().st_mtime)
             dest = out / f"{key}{KINDS[kind]}"
             if not (dest.is_file() and dest.stat().st_size == len(blob) and sha256_of(dest) == digest):
-                _atomic_write(dest, lambda f, blob=blob: f.write(blob))
+                atomic_write(dest, lambda f, blob=blob: f.write(blob))
             files[kind] = {"name": dest.name, "sha256": digest, "bytes": len(blob)}
         meta = trace.meta
         provenance = previous["provenance"] if previous else {
@@ -265,7 +265,7 @@ def export(keys, cache, out: str | os.PathLike, *, weights=(), command: str = ""
     total = sum(f["bytes"] for r in runs.values() for f in r["files"].values())
     manifest = {"format": FORMAT, "profile": profile, "created": now, "command": command, "hardware": here,
                 "versions": _versions(), "total_bytes": total, "runs": runs}
-    _atomic_write(out / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1, sort_keys=True).encode()))
+    atomic_write(out / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1, sort_keys=True).encode()))
     listed = {f["name"] for r in runs.values() for f in r["files"].values()} | {MANIFEST}
     for stale in out.iterdir():
         if stale.is_file() and stale.name not in listed and stale.name.endswith(tuple(KINDS.values())):
@@ -322,7 +322,7 @@ def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, exec
 
 def verify(root: str | os.PathLike) -> list[str]:
     """Every problem of the bundle at ``root``: files against the manifest, traces' own checks, weights' loading."""
-    import torch
+    from .train import load_weights
 
     bundle = Bundle(root)
     try:
@@ -336,7 +336,7 @@ def verify(root: str | os.PathLike) -> list[str]:
                 if kind == "trace":
                     bundle.trace(key)
                 elif kind == "weights":
-                    torch.load(bundle.weights(key), map_location="cpu", weights_only=True)
+                    load_weights(bundle.weights(key), key)
                 else:
                     problems.append(f"bundle {bundle.root}: run {key} lists an unknown file kind {kind!r}")
             except BundleError as err:

@@ -15,7 +15,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import keyword
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -24,8 +28,10 @@ import pandas as pd
 
 from . import density, measures, models
 from .data import DATASETS, DataConfig
-from .trace import Cache, TraceError, load
-from .train import OPTIMIZERS, SCHEDULES, RunConfig, get_runs, run_key, seeds_of
+from .trace import Cache, TraceError, default_cache_dir, load
+from .train import MAX_RUNS, OPTIMIZERS, SCHEDULES, RunConfig, get_runs, resolve_device, run_key, seeds_of
+
+MAX_WORKERS = 256
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,13 +66,38 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _config(a: argparse.Namespace) -> RunConfig:
+    """The RunConfig of the flags, every value checked (runs, device and cache too) before any work."""
     augment = None if a.augment is None else a.augment == "on"
     data = DataConfig(a.dataset, path=a.data, download=a.download, augment=augment, label_noise=a.label_noise,
                       random_inputs=a.random_inputs, train_size=a.train_size, test_size=a.test_size,
                       data_seed=a.data_seed)
-    return RunConfig(data, arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr,
-                     momentum=a.momentum, nesterov=a.nesterov, weight_decay=a.weight_decay, schedule=a.schedule,
-                     seed=a.seed).validate()
+    config = RunConfig(data, arch=a.arch, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer, lr=a.lr,
+                       momentum=a.momentum, nesterov=a.nesterov, weight_decay=a.weight_decay, schedule=a.schedule,
+                       seed=a.seed).validate()
+    seeds_of(config, a.runs)
+    resolve_device(a.device)
+    _cache(a)
+    return config
+
+
+def _cache(a: argparse.Namespace) -> Cache:
+    root = Path(a.cache) if a.cache else default_cache_dir()
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"cache={str(root)!r} is not a directory; give a directory (it is created when missing)")
+    return Cache(root)
+
+
+def _check_output(output: str | None) -> None:
+    """ValueError unless ``output`` (None or '-': standard output) is a file this process can write."""
+    if output in (None, "-"):
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise ValueError(f"output={output!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise ValueError(f"output={output!r}: the directory {str(path.parent)!r} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"output={output!r} is not writable")
 
 
 def measures_table(trace, per_run: bool = False, never_learned: str = "zero") -> pd.DataFrame:
@@ -98,8 +129,12 @@ def measures_table(trace, per_run: bool = False, never_learned: str = "zero") ->
 
 
 def cmd_train(a) -> int:
+    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
+        raise ValueError(f"workers={a.workers} must be an integer in 1..{MAX_WORKERS}")
+    if a.scheduler is not None and a.workers is not None:
+        raise ValueError("--scheduler and --workers exclude each other: --workers starts a local cluster")
     config = _config(a)
-    cache = Cache(a.cache)
+    cache = _cache(a)
     if a.scheduler is not None or a.workers is not None:
         trace = _train_on_cluster(config, a, cache)
     else:
@@ -128,24 +163,23 @@ def _train_on_cluster(config: RunConfig, a: argparse.Namespace, cache: Cache):
     from .sweep import SweepError, sweep
     from .trace import stack
 
-    if a.scheduler is not None and a.workers is not None:
-        raise ValueError("--scheduler and --workers exclude each other: --workers starts a local cluster")
     try:
-        traces = sweep(seeds_of(config, a.runs), scheduler=a.scheduler, workers=a.workers or 2, cache=cache,
-                       device=a.device)
+        traces = sweep(seeds_of(config, a.runs), scheduler=a.scheduler,
+                       workers=a.workers if a.workers is not None else 2, cache=cache, device=a.device)
     except SweepError as err:
         raise SystemExit(f"error: {err}") from err
     return stack(traces)
 
 
 def cmd_measures(a) -> int:
+    _check_output(a.output)
     if a.trace:
         traces = [load(p) for p in a.trace]
         from .trace import stack
 
         trace = stack(traces) if len(traces) > 1 else traces[0]
     else:
-        trace = get_runs(_config(a), a.runs, cache=Cache(a.cache), device=a.device)
+        trace = get_runs(_config(a), a.runs, cache=_cache(a), device=a.device)
     table = measures_table(trace, per_run=a.per_run, never_learned=a.never_learned)
     if a.output in (None, "-"):
         table.to_csv(sys.stdout, index=False)
@@ -155,19 +189,30 @@ def cmd_measures(a) -> int:
     return 0
 
 
+def parse_parameters(items: list[str]) -> dict:
+    """``NAME=VALUE`` strings as {name: value}: the value JSON when it parses, else the string; names checked."""
+    overrides = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"-p {item!r}: expected NAME=VALUE")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"-p {item!r}: {name!r} is not a parameter name (letters, digits and _)")
+        if name == "profile":
+            raise ValueError(f"-p {item!r}: choose the profile with --profile, not -p")
+        if name in overrides:
+            raise ValueError(f"-p {item!r}: {name} is given twice")
+        try:
+            overrides[name] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[name] = value
+    return overrides
+
+
 def cmd_book(a) -> int:
     from .book import build
 
-    overrides = {}
-    for item in a.param or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"-p {item!r}: expected NAME=VALUE")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    build(a.profile, only=a.only, overrides=overrides, html=not a.no_html)
+    build(a.profile, only=a.only, overrides=parse_parameters(a.param or []), html=not a.no_html)
     return 0
 
 
@@ -201,6 +246,17 @@ def cmd_bundle_verify(a) -> int:
     print(f"{a.dir}: OK, {len(manifest['runs'])} runs, {manifest['total_bytes'] / 1e6:.2f} MB, every file "
           "matches the manifest and passes its checks", file=sys.stderr)
     return 0
+
+
+def _flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """``name=value`` in a message as the command line's ``--flag value`` (``path=`` is ``--data``)."""
+    flags = {"path": "--data", "output": "--output"}
+    for sub in parser._subparsers._group_actions[0].choices.values() if parser._subparsers else ():
+        for action in sub._actions:
+            long = [o for o in action.option_strings if o.startswith("--")]
+            if long and action.dest not in flags:
+                flags[action.dest] = long[0]
+    return re.sub(r"(?<![\w.-])([a-z_]+)=", lambda m: f"{flags[m[1]]} " if m[1] in flags else m[0], message)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,4 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return a.func(a)
     except (ValueError, TraceError) as err:
-        parser.exit(2, f"error: {err}\n")
+        message = _flags(str(err), parser) if a.command != "book" else str(err)
+    except OSError as err:  # a full disk, a read-only or inaccessible cache: one line, not a traceback
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT):
+            raise
+        message = f"{err.strerror}: {err.filename}" if err.filename else (err.strerror or str(err))
+    parser.exit(2, f"regutils: error: {message}\n")

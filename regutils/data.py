@@ -17,7 +17,10 @@ cifar100  the same for CIFAR-100.
 npz       any ``.npz`` (``path``) holding ``x_train, y_train, x_test,
           y_test`` and optionally ``index_train, index_test, classes``.
           Images are (N, H, W) or (N, H, W, C) with C in {1, 3}, uint8
-          (0..255) or float (0..1); labels are integers 0..K-1.
+          (0..255) or float in [0, 1] (no NaN or inf; other dtypes are
+          refused, not converted); labels are integers 0..K-1, K at most
+          ``MAX_CLASSES``, at least two classes in y_train; indices unique.
+          Anything else raises DataError naming the array.
 ========  ==================================================================
 
 ``cifar10-subset``: real CIFAR-10 images that ship with the project
@@ -54,6 +57,10 @@ CIFAR_STATS = {  # per-channel mean and std of the training images
 }
 CIFAR_STATS["cifar10-subset"] = CIFAR_STATS["cifar10"]  # its images are CIFAR-10's
 DIGITS_TEST_FRACTION = 0.25
+PATHLESS = ("digits", "cifar10-subset")  # data sets that ship with the project: no path
+MAX_CLASSES = 10_000
+MAX_SEED = 2**32 - 1
+_ZIP_MAGIC, _NPY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06"), b"\x93NUMPY"
 
 
 class DataError(ValueError):
@@ -78,15 +85,17 @@ class DataConfig:
             raise DataError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         if self.dataset == "npz" and not self.path:
             raise DataError("dataset='npz' needs path= the .npz file")
-        if self.dataset == "cifar10-subset" and self.path:
-            raise DataError(f"dataset='cifar10-subset' ships with the project and takes no path (got {self.path!r}); "
-                            "for another file use dataset='npz'")
+        if self.dataset in PATHLESS and self.path is not None:
+            raise DataError(f"path={self.path!r} is not used by dataset={self.dataset!r}, which ships with the project "
+                            "and takes no path; drop it (for another file use dataset='npz')")
         if not 0.0 <= self.label_noise <= 1.0:
             raise DataError(f"label_noise={self.label_noise} must lie in [0, 1]")
         for name in ("train_size", "test_size"):
             size = getattr(self, name)
-            if size is not None and size <= 0:
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
                 raise DataError(f"{name}={size} must be a positive integer or None")
+        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int) or not 0 <= self.data_seed <= MAX_SEED:
+            raise DataError(f"data_seed={self.data_seed!r} must be an integer in 0..{MAX_SEED}")
         if self.train_keep is not None and len(self.train_keep) == 0:
             raise DataError("train_keep is empty: pruning must keep at least one training sample")
         return self
@@ -150,37 +159,96 @@ def _cifar(name: str, root: str | None, download: bool):
             np.arange(len(tr.data)), np.arange(len(te.data)), list(tr.classes))
 
 
-def _npz(path: str):
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of the npz at ``path``; DataError saying what the file is when it is not one."""
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise DataError(f"npz file {path!r} is a directory; expected an .npz file")
+    if not p.exists():
         raise DataError(f"npz file {path!r} does not exist")
-    with np.load(p, allow_pickle=False) as z:
-        missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
-        if missing:
-            raise DataError(f"{path}: missing arrays {sorted(missing)}; an npz needs x_train, y_train, x_test, y_test")
-        arrays = {k: z[k] for k in z.files}
+    try:
+        with open(p, "rb") as f:
+            head = f.read(6)
+    except OSError as err:
+        raise DataError(f"npz file {path!r} cannot be read ({err.strerror})") from err
+    if head.startswith(_NPY_MAGIC):
+        raise DataError(f"{path} is a single .npy array; expected an .npz archive of x_train, y_train, x_test, y_test "
+                        "(np.savez)")
+    if not head.startswith(_ZIP_MAGIC):
+        raise DataError(f"{path} is not an .npz archive (it does not start like a zip file); expected one written "
+                        "by np.savez with x_train, y_train, x_test, y_test")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as err:  # noqa: BLE001  (a damaged zip raises many kinds)
+        raise DataError(f"{path} is a damaged or unreadable .npz archive ({type(err).__name__}: {err}); "
+                        "object arrays are not accepted") from err
+
+
+def _images(path: str, name: str, x: np.ndarray) -> np.ndarray:
+    """Validated uint8 images from uint8 (0..255) or float (0..1) ones."""
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
+        raise DataError(f"{path}: {name} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C in 1, 3")
+    if x.size == 0:
+        raise DataError(f"{path}: {name} is empty (shape {x.shape})")
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise DataError(f"{path}: {name} holds {int(bad.sum())} NaN or infinite pixels; expected floats in [0, 1]")
+        if x.min() < 0 or x.max() > 1:
+            raise DataError(f"{path}: {name} holds float pixels in [{x.min():g}, {x.max():g}]; float images must "
+                            "lie in [0, 1] (divide 0..255 values by 255, or store uint8)")
+        return np.round(x * 255).astype(np.uint8)
+    if x.dtype != np.uint8:
+        raise DataError(f"{path}: {name} has dtype {x.dtype}; expected uint8 (0..255) or float (0..1)")
+    return x
+
+
+def _labels(path: str, name: str, y: np.ndarray, n: int) -> np.ndarray:
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"{path}: {name} has shape {y.shape}; expected ({n},)")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: {name} has dtype {y.dtype}; expected integers")
+    if y.min() < 0 or y.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: {name} holds labels outside 0..{MAX_CLASSES - 1} (min {y.min()}, max {y.max()}); "
+                        f"labels are classes 0..K-1 with K at most {MAX_CLASSES:,}")
+    return y.astype(np.int64)
+
+
+def _indices(path: str, name: str, arrays: dict, n: int) -> np.ndarray:
+    if name not in arrays:
+        return np.arange(n)
+    index = arrays[name]
+    if index.shape != (n,) or not np.issubdtype(index.dtype, np.integer):
+        raise DataError(f"{path}: {name} has shape {index.shape} and dtype {index.dtype}; expected ({n},) integers")
+    if len(np.unique(index)) != n:
+        raise DataError(f"{path}: {name} repeats indices; each sample needs its own")
+    return index.astype(np.int64)
+
+
+def _npz(path: str):
+    arrays = _read_npz(path)
+    missing = {"x_train", "y_train", "x_test", "y_test"} - set(arrays)
+    if missing:
+        raise DataError(f"{path}: missing arrays {sorted(missing)}; an npz needs x_train, y_train, x_test, y_test")
     out = []
     for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
-            raise DataError(f"{path}: x_{split} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C in 1, 3")
-        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise DataError(f"{path}: x_{split} has dtype {x.dtype}; expected uint8 or float")
-        if y.ndim != 1 or len(y) != len(x):
-            raise DataError(f"{path}: y_{split} has shape {y.shape}; expected ({len(x)},)")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{path}: y_{split} has dtype {y.dtype}; expected integers")
-        if np.issubdtype(x.dtype, np.floating):
-            x = np.clip(np.round(x * 255), 0, 255)
-        index = arrays.get(f"index_{split}", np.arange(len(x)))
-        if index.shape != y.shape:
-            raise DataError(f"{path}: index_{split} has shape {index.shape}; expected {y.shape}")
-        out += [x.astype(np.uint8), y.astype(np.int64), index.astype(np.int64)]
+        x = _images(path, f"x_{split}", arrays[f"x_{split}"])
+        y = _labels(path, f"y_{split}", arrays[f"y_{split}"], len(x))
+        out += [x, y, _indices(path, f"index_{split}", arrays, len(x))]
     x_tr, y_tr, i_tr, x_te, y_te, i_te = out
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise DataError(f"{path}: train images {x_tr.shape[1:]} and test images {x_te.shape[1:]} differ in shape")
+    if len(np.unique(y_tr)) < 2:
+        raise DataError(f"{path}: y_train holds a single class ({y_tr[0]}); classification needs at least two")
     k = int(max(y_tr.max(), y_te.max())) + 1
-    classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(c) for c in range(k)]
+    if "classes" in arrays:
+        names = arrays["classes"]
+        if names.ndim != 1 or not 2 <= len(names) <= MAX_CLASSES:
+            raise DataError(f"{path}: classes has shape {names.shape}; expected (K,) names, 2 <= K <= {MAX_CLASSES:,}")
+        classes = [str(c) for c in names]
+    else:
+        classes = [str(c) for c in range(k)]
     return x_tr, y_tr, x_te, y_te, i_tr, i_te, classes
 
 
@@ -206,6 +274,10 @@ def _stratified_subset(y: np.ndarray, size: int | None, rng: np.random.Generator
         return np.arange(len(y))
     if size > len(y):
         raise DataError(f"{what}={size} exceeds the {len(y)} samples available")
+    k = len(np.unique(y))
+    if not k <= size <= len(y) - k:  # a stratified split leaves every class on both sides
+        raise DataError(f"{what}={size} cannot be a stratified subset of {len(y)} samples in {k} classes; "
+                        f"allowed: {k}..{len(y) - k}, or {len(y)} (all)")
     from sklearn.model_selection import train_test_split
 
     keep, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y,

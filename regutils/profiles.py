@@ -164,7 +164,10 @@ def settings(profile: str = "default", **overrides) -> Settings:
     if unknown:
         raise ValueError(f"unknown parameters {sorted(unknown)}; allowed: {', '.join(sorted(names - {'profile'}))}")
     values = dict(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})
+    tuples = {f.name for f in fields(Settings) if isinstance(f.default, tuple)}
     for k, v in values.items():
+        if k in tuples and not isinstance(v, (list, tuple)):
+            raise ValueError(f"{k}={v!r} must be a list, e.g. {k}=[{v!r}]")
         if isinstance(v, list):  # papermill passes tuples as lists
             values[k] = tuple(v)
     return Settings(profile=profile, **values)

@@ -22,17 +22,21 @@ running statistics in the input's dtype.
 
 :func:`regutils.train.get_runs` uses this on CUDA and trains sequentially on
 the CPU, where stacking gains nothing. The configs must differ in their seed
-only. A stacked run writes one checkpoint per epoch for the whole stack and
-resumes from it.
+only. At the end of every epoch a stack writes each run's checkpoint in the
+single-run format (``<key>.ckpt.pt``: its slice of the stacked weights and
+optimizer state), so a killed stack resumes whatever the next call does: as a
+stack of any size (runs whose checkpoints stand at the same epoch train
+together) or run by run (``stacked=False``). A checkpoint is restored all or
+nothing: every run's state is checked before any is applied.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import time
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,10 +47,10 @@ from tqdm import tqdm
 from . import models
 from .bundle import record_served
 from .data import Data, augment
-from .trace import Cache, Trace, TraceError, _atomic_write
-from .train import (RunConfig, _batches, _optimizer, _save_checkpoint, _scheduler, evaluate, finish_trace,
-                    load_checkpoint, load_for, new_history, new_record, progress_default, record_until, resolve_device,
-                    restore_record, run_key)
+from .trace import Cache, Trace, TraceError, file_key, quarantine
+from .train import (RunConfig, _batches, _check_state_dict, _optimizer, _save_checkpoint, _scheduler, check_record,
+                    evaluate, finish_trace, load_checkpoint, load_for, new_history, new_record, progress_default,
+                    record_until, resolve_device, restore_record, run_key, save_weights)
 
 
 def check_stackable(configs: list[RunConfig]) -> RunConfig:
@@ -95,23 +99,88 @@ class Stack:
     def tensors(self) -> dict[str, torch.Tensor]:
         return {k: t.detach() for k, t in {**self.params, **self.buffers}.items()}
 
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The stacked tensors of a single model's state_dict entries (what :meth:`load` takes)."""
+        flat = self.tensors()
+        return {k: flat[k] for k in self.names}
+
     @torch.no_grad()
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        for k, t in {**self.params, **self.buffers}.items():
-            t.copy_(tensors[k])
+        flat = {**self.params, **self.buffers}
+        for k in self.names:
+            flat[k].copy_(tensors[k])
+
+
+# --- one checkpoint per run, in the single-run format
+
+
+def _is_stacked(v, runs: int) -> bool:
+    return isinstance(v, torch.Tensor) and v.ndim > 0 and v.shape[0] == runs
+
+
+def split_state(stack: Stack, opt, sched, gens, step: int, rec: dict, history: dict, epoch: int) -> list[dict]:
+    """The single-run checkpoint of each run of a stack after ``epoch`` epochs (see :func:`regutils.train.train`)."""
+    runs = len(gens)
+    opt_state, sched_state, rng = opt.state_dict(), sched.state_dict(), torch.get_rng_state()
+    part = record_until(rec, history, epoch)
+    states = []
+    for r, model in enumerate(stack.state_dicts()):
+        optimizer = {"state": {i: {k: v[r].clone() if _is_stacked(v, runs) else v for k, v in s.items()}
+                               for i, s in opt_state["state"].items()},
+                     "param_groups": opt_state["param_groups"]}
+        states.append({"epoch": epoch, "step": step, "model": {k: v.cpu() for k, v in model.items()},
+                       "optimizer": optimizer, "scheduler": sched_state, "generator": gens[r].get_state(),
+                       "torch_rng": rng, "cuda_rng": None,
+                       "rec": {k: v[r].clone() for k, v in part["rec"].items()},
+                       "history": {k: v[r].clone() for k, v in part["history"].items()}})
+    return states
+
+
+def merge_states(states: list[dict]) -> dict:
+    """One stack's state from single-run checkpoints at the same epoch; ValueError when they do not fit together."""
+    first = states[0]
+    for s in states:
+        if s["epoch"] != first["epoch"] or s["step"] != first["step"]:
+            raise ValueError(f"checkpoints at different epochs or steps ({s['epoch']} and {first['epoch']})")
+    stacked = lambda get: torch.stack([get(s) for s in states])  # noqa: E731
+    opt = {"state": {i: {k: stacked(lambda s, i=i, k=k: s["optimizer"]["state"][i][k])
+                         if isinstance(v, torch.Tensor) and v.ndim > 0 else v for k, v in st.items()}
+                     for i, st in first["optimizer"]["state"].items()},
+           "param_groups": first["optimizer"]["param_groups"]}
+    return {"epoch": first["epoch"], "step": first["step"], "optimizer": opt, "scheduler": first["scheduler"],
+            "tensors": {k: stacked(lambda s, k=k: s["model"][k]) for k in first["model"]},
+            "generators": [s["generator"] for s in states],
+            "rec": {k: stacked(lambda s, k=k: s["rec"][k]) for k in first["rec"]},
+            "history": {k: stacked(lambda s, k=k: s["history"][k]) for k in first["history"]}}
+
+
+def checkpoint_epoch(path, key: str) -> int:
+    """The epoch the run checkpoint at ``path`` stands at; 0 when there is none or it is unusable (moved aside)."""
+    if not path.exists():
+        return 0
+    try:
+        epoch = load_checkpoint(path, key)["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch={epoch!r}")
+        return epoch
+    except Exception as err:  # noqa: BLE001
+        reason = err if isinstance(err, TraceError) else f"{path}: {type(err).__name__}: {err}"
+        quarantine(path, f"ignoring unusable checkpoint {reason}; training from epoch 0")
+        return 0
 
 
 def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device: str = "auto", checkpoint=None,
                   progress: bool | None = None, weights=None) -> list[Trace]:
     """Train the runs of ``configs`` (seeds of one config) as one stack; their traces in order.
 
-    ``checkpoint``: one path for the whole stack, written at the end of every
-    epoch and resumed from when it exists. ``weights``: None, or a path per run
-    for its final state_dict.
+    ``checkpoint``: None, or a path per run for its checkpoint (single-run format), written at the
+    end of every epoch; resumed from when every run has one at the same epoch. ``weights``: None,
+    or a path per run for its final state_dict.
     """
     config = check_stackable(configs)
-    if weights is not None and len(weights) != len(configs):
-        raise ValueError(f"weights must hold one path per run ({len(configs)}), got {len(weights)}")
+    for name, paths in (("checkpoint", checkpoint), ("weights", weights)):
+        if paths is not None and (isinstance(paths, (str, Path)) or len(paths) != len(configs)):
+            raise ValueError(f"{name} must hold one path per run ({len(configs)}), got {paths!r}")
     progress = progress_default() if progress is None else progress
     data = data if data is not None else load_for(config.data, config.arch)
     dev = resolve_device(device)
@@ -132,19 +201,29 @@ def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device:
 
     rec, history = new_record(epochs, n, m, (runs,)), new_history(epochs, (runs,))
     start_epoch, step = 0, 0
-    if checkpoint is not None and checkpoint.is_file():
-        try:
-            state = load_checkpoint(checkpoint)
-            stack.load(state["tensors"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            for g, s in zip(gens, state["generators"], strict=True):
+    paths = [Path(p) for p in checkpoint] if checkpoint is not None else []
+    found = {p: checkpoint_epoch(p, file_key(p)) for p in paths}
+    if paths and len(set(found.values())) > 1:
+        warnings.warn(f"the runs' checkpoints stand at different epochs {sorted(set(found.values()))}; "
+                      "training the stack from epoch 0")
+    elif paths and all(found.values()):
+        try:  # all or nothing: loaded into a fresh stack and checked, then adopted
+            state = merge_states([load_checkpoint(p, file_key(p)) for p in paths])
+            new_stack, new_opt, new_sched, new_gens = fresh()
+            _check_state_dict(state["tensors"], new_stack.state_tensors(), "model")
+            new_stack.load(state["tensors"])
+            new_opt.load_state_dict(state["optimizer"])
+            new_sched.load_state_dict(state["scheduler"])
+            for g, s in zip(new_gens, state["generators"], strict=True):
                 g.set_state(s)
+            check_record(rec, history, state)
+        except Exception as err:  # noqa: BLE001  (whatever bad checkpoints raise, they are not used)
+            for p in paths:
+                quarantine(p, f"ignoring unusable checkpoint {p} ({type(err).__name__}: {err}); "
+                              "training from epoch 0")
+        else:
+            stack, opt, sched, gens = new_stack, new_opt, new_sched, new_gens
             start_epoch, step = restore_record(rec, history, state), state["step"]
-        except (TraceError, KeyError, RuntimeError, ValueError) as err:
-            warnings.warn(f"ignoring unusable checkpoint {checkpoint}: {err}; training from epoch 0")
-            stack, opt, sched, gens = fresh()
-            start_epoch, step = 0, 0
 
     bar = tqdm(range(start_epoch, epochs), desc=f"{config.arch} x{runs} stacked", unit="epoch",
                initial=start_epoch, total=epochs, disable=not progress, leave=False)
@@ -191,16 +270,12 @@ def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device:
         history["lr"][:, epoch], history["seconds"][:, epoch], history["eval_seconds"][:, epoch] = lr, t1 - t0, t2 - t1
         bar.set_postfix(loss=f"{history['loss'][:, epoch].mean():.3f}",
                         test=f"{history['test_acc'][:, epoch].mean():.3f}")
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, {
-                "epoch": epoch + 1, "step": step, "tensors": stack.tensors(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "generators": [g.get_state() for g in gens],
-                **record_until(rec, history, epoch + 1),
-            })
+        for path, state in zip(paths, split_state(stack, opt, sched, gens, step, rec, history, epoch + 1)):
+            _save_checkpoint(path, state)
     bar.close()
     if weights is not None:
         for path, state in zip(weights, stack.state_dicts()):
-            _atomic_write(path, lambda f, state=state: torch.save({k: v.cpu() for k, v in state.items()}, f))
+            save_weights(path, state)
 
     # each run is charged its share of the stack's time, so timings add up as for single runs
     share = {k: history[k] / runs for k in ("seconds", "eval_seconds")}
@@ -210,48 +285,49 @@ def train_stacked(configs: list[RunConfig], data: Data | None = None, *, device:
             for r, c in enumerate(configs)]
 
 
-def _stack_key(keys: list[str]) -> str:
-    return "stack-" + hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()[:20]
-
-
 def get_stacked(configs: list[RunConfig], *, cache: Cache | None = None, device: str = "auto",
                 progress: bool | None = None, max_stack: int = 16) -> list[Trace]:
     """The traces of ``configs`` (seeds of one config): cached ones loaded, the others trained stacked.
 
-    Holds every run's file lock while it works, so a concurrent :func:`regutils.train.get_run`
-    of one of these runs waits and loads. At most ``max_stack`` runs train in one stack.
+    Verified traces are read without a lock. The missing runs' file locks are held while they
+    train, so a concurrent :func:`regutils.train.get_run` of one of them waits and loads. Runs
+    whose checkpoints stand at the same epoch resume together; at most ``max_stack`` runs train in
+    one stack.
     """
-    from filelock import FileLock
-
     config = check_stackable(configs)
     if isinstance(max_stack, bool) or not isinstance(max_stack, int) or max_stack <= 0:
         raise ValueError(f"max_stack={max_stack!r} must be a positive integer")
+    resolve_device(device)
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
     keys = [run_key(c, data) for c in configs]
     for key in keys:
         record_served(key)
-    cache.root.mkdir(parents=True, exist_ok=True)
-    traces: dict[str, Trace] = {}
+    traces = {k: t for k in keys if (t := cache.cached(k)) is not None}
+    missing = sorted(set(keys) - set(traces))
+    stale = [k for k in traces if cache.checkpoint_path(k).exists()]  # left by a kill after the trace was saved
     with contextlib.ExitStack() as held:
-        for key in sorted(set(keys)):  # one global order: no deadlock between overlapping stacks
-            held.enter_context(FileLock(cache.lock_path(key)))
-        for key in keys:
+        for key in sorted({*missing, *stale}):  # one global order: no deadlock between overlapping stacks
+            held.enter_context(cache.lock(key))
+        for key in missing:
             cache.remove_temporary(key)
-            if cache.has(key):
-                try:
-                    traces[key] = cache.load(key)
-                except TraceError as err:
-                    warnings.warn(f"{err}; training the run again")
-        todo = [(c, k) for c, k in zip(configs, keys) if k not in traces]
-        for start in range(0, len(todo), max_stack):
-            group = todo[start:start + max_stack]
-            group_keys = [k for _, k in group]
-            ckpt = cache.checkpoint_path(_stack_key(group_keys))
-            trained = train_stacked([c for c, _ in group], data, device=device, checkpoint=ckpt, progress=progress,
-                                    weights=[cache.weights_path(k) for k in group_keys])
-            for key, trace in zip(group_keys, trained):
-                cache.save(key, trace)
+            if (trace := cache.cached(key, aside=True)) is not None:
                 traces[key] = trace
-            ckpt.unlink(missing_ok=True)
+        todo = [(c, k) for c, k in zip(configs, keys) if k not in traces]
+        by_epoch: dict[int, list] = {}
+        for c, k in todo:
+            by_epoch.setdefault(checkpoint_epoch(cache.checkpoint_path(k), k), []).append((c, k))
+        for _, runs in sorted(by_epoch.items(), reverse=True):
+            for start in range(0, len(runs), max_stack):
+                group = runs[start:start + max_stack]
+                group_keys = [k for _, k in group]
+                trained = train_stacked([c for c, _ in group], data, device=device, progress=progress,
+                                        checkpoint=[cache.checkpoint_path(k) for k in group_keys],
+                                        weights=[cache.weights_path(k) for k in group_keys])
+                for key, trace in zip(group_keys, trained):
+                    cache.save(key, trace)
+                    traces[key] = trace
+                    cache.checkpoint_path(key).unlink(missing_ok=True)
+        for key in {*missing, *stale}:  # a checkpoint left by a kill between saving a trace and removing it
+            cache.checkpoint_path(key).unlink(missing_ok=True)
     return [traces[k] for k in keys]

@@ -65,6 +65,7 @@ from .trace import Cache, Trace, TraceError
 from .train import RunConfig, get_run, progress_default, run_key
 
 _ONE_RUN_PER_PROCESS = threading.Lock()  # torch.manual_seed and the RNG state are process-wide
+SCHEDULER_TIMEOUT = 10.0  # seconds a scheduler has to answer
 
 
 class SweepError(RuntimeError):
@@ -125,12 +126,10 @@ def _run_on_worker(config: RunConfig, root: str, device: str) -> str:
 
 
 def _load_cached(cache: Cache, key: str) -> Trace | None:
-    if not cache.has(key):
-        return None
-    try:
-        return cache.load(key)
-    except TraceError:  # a worker retrains it (get_run warns)
-        return None
+    """The verified trace of ``key``, or None (a worker retrains it; get_run moves a bad file aside)."""
+    if (trace := cache.cached(key)) is not None:
+        cache.drop_stale_checkpoint(key)
+    return trace
 
 
 def sweep(configs: list[RunConfig], *, client=None, scheduler: str | None = None, workers: int = 2,
@@ -149,6 +148,8 @@ def sweep(configs: list[RunConfig], *, client=None, scheduler: str | None = None
         raise ValueError(f"retries={retries!r} must be a non-negative integer")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers <= 0:
         raise ValueError(f"workers={workers!r} must be a positive integer")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     configs = [c.validate() for c in configs]
     progress = progress_default() if progress is None else progress
     cache = Cache((cache or Cache()).root.resolve())
@@ -196,6 +197,27 @@ def _submit_and_collect(client, todo, cache, retries, device, progress, total, t
             future.release()
 
 
+def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """ValueError unless a server listens at the ``tcp://host:port`` ``address`` within ``timeout`` seconds.
+
+    Other protocols are left to the Client, which waits as long.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if not isinstance(address, str) or "://" not in address:
+        raise ValueError(f"scheduler={address!r} is not an address like tcp://host:8786")
+    url = urlsplit(address)
+    if url.scheme != "tcp":
+        return
+    try:
+        port = url.port or 8786
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except (OSError, ValueError) as err:
+        raise ValueError(f"scheduler={address!r}: no Dask scheduler answered within {timeout:g} s "
+                         f"({getattr(err, 'strerror', None) or err})") from err
+
+
 @contextlib.contextmanager
 def _client(client, scheduler: str | None, workers: int):
     """The Client to run on: the one given, one connected to ``scheduler``, or a new LocalCluster's."""
@@ -205,9 +227,11 @@ def _client(client, scheduler: str | None, workers: int):
     from dask.distributed import Client, LocalCluster
 
     if scheduler is not None:
-        with Client(scheduler) as c:
+        with Client(scheduler, timeout=SCHEDULER_TIMEOUT) as c:
             yield c
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+    # the dashboard on the loopback interface only: it shows configs and paths to whoever reaches it
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                      host="127.0.0.1") as cluster, \
             Client(cluster) as c:
         yield c

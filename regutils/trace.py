@@ -3,6 +3,7 @@
     from regutils.trace import Cache, stack
     cache = Cache()                       # $REGUTILS_CACHE or ~/.cache/regutils
     trace = cache.load(key)               # a Trace, or TraceError
+    verify(path, key)                     # any cache file: its content, or TraceError
     runs = stack([trace_a, trace_b])      # arrays gain a leading run axis
 
 A :class:`Trace` holds, for T epochs, N training and M test samples:
@@ -27,22 +28,39 @@ meta              dict             config, data fingerprint, versions, device,
 File format (``<key>.npz``, a plain numpy zip): boolean arrays are bit-packed
 along the sample axis (``np.packbits(axis=-1)``, stored as ``<name>.bits``
 with the sample count in ``meta['shapes']``); history columns are stored as
-``history.<column>``; ``meta`` is a JSON string holding, besides the run's
-metadata, the sha256 of every stored array. Loading checks every digest, so
-a truncated or altered file raises :class:`TraceError` and is never used.
-Writes go to a temporary file in the same directory and are renamed into
-place (atomic on POSIX).
+``history.<column>``; ``meta`` is a JSON string of the run's metadata.
+
+Every file of the cache (traces, checkpoints, final weights) is *sealed*: it
+carries the sha256 of its whole content and of the run key it belongs to
+(:func:`seal`), as the zip archive comment (traces, and torch files, which
+are zips too, so numpy and torch still read them directly; any other payload
+gets the seal as a first line). :func:`verify` checks the seal before anything is
+parsed, so a truncated, altered or damaged file, or one copied under another
+run's key, raises :class:`TraceError` naming the path and the reason; the
+cache moves such a file aside (:func:`quarantine`, kept for inspection as
+``<name>.corrupt-<time>``) and the run is recomputed. Torch files load with
+``weights_only=True``: nothing from the cache is unpickled. The seal detects
+damage and mix-ups, not forgery: anyone who can write the cache can seal a
+file, which is why loading never executes what a file holds.
+
+Writes go to a temporary file in the same directory (created with the
+user's umask), are fsynced, renamed into place (atomic on POSIX) and the
+directory is fsynced. Reading a complete trace needs no lock and no write
+access, so a read-only cache serves the runs it holds.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import errno
 import hashlib
+import io
 import json
 import os
+import sys
 import tempfile
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +69,7 @@ import numpy as np
 PACKED = ("train_correct", "test_correct", "batch_correct", "noisy_train")
 ARRAYS = ("train_correct", "test_correct", "train_prob", "test_prob", "batch_correct", "batch_step",
           "y_train", "y_test", "index_train", "index_test", "noisy_train")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sealed files; part of every cache key
 
 
 class TraceError(RuntimeError):
@@ -110,32 +128,162 @@ def stack(traces: list[Trace]) -> Trace:
     return Trace(**per_run, **shared, history=history, meta={"runs": [t.meta for t in traces]})
 
 
-# --- file format
+# --- sealed files
+
+SEAL = b"regutils-seal-v1"
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_EOCD = b"PK\x05\x06"  # end of a zip's central directory: 22 bytes, then the archive comment
 
 
-def _digest(a: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+def _check_key(key: str) -> str:
+    if not key or not set(key) <= _KEY_CHARS:
+        raise ValueError(f"key={key!r} must be a non-empty string of letters, digits, '_', '.', '-'")
+    return key
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _seal_line(key: str, body: bytes) -> bytes:
+    digest = hashlib.sha256(SEAL + b"\0" + key.encode() + b"\0" + body).hexdigest()
+    return b" ".join((SEAL, key.encode(), digest.encode()))
+
+
+def seal(payload: bytes, key: str) -> bytes:
+    """``payload`` bound to ``key`` by the sha256 of both: a zip gets it as archive comment, anything else a first line."""
+    _check_key(key)
+    if payload.startswith(b"PK") and payload[-22:-18] == _EOCD and payload[-2:] == b"\0\0":
+        line_length = len(_seal_line(key, b""))
+        body = payload[:-2] + line_length.to_bytes(2, "little")  # the comment length field is sealed too
+        return body + _seal_line(key, body)
+    return _seal_line(key, payload) + b"\n" + payload
+
+
+def file_key(path: str | os.PathLike) -> str:
+    """The run key a cache file is named after: ``<key>.npz``, ``<key>.ckpt.pt``, ``<key>.weights.pt``."""
+    return Path(path).name.split(".")[0]
+
+
+def verify(path: str | os.PathLike, key: str | None = None) -> bytes:
+    """The content of the sealed file at ``path`` (a zip keeps its seal comment), checked against its seal.
+
+    ``key``: the run key the file must belong to (None: any key, integrity only). Raises
+    :class:`TraceError` naming the path and the reason when the file is missing, unreadable,
+    unsealed, damaged or altered, or sealed for another key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
     try:
+        blob = path.read_bytes()
+    except OSError as err:
+        raise TraceError(f"{path}: cannot be read ({err.strerror or err})") from err
+    if blob.startswith(SEAL + b" "):  # a first line, then the payload
+        line, newline, payload = blob.partition(b"\n")
+        body = payload
+    else:  # a zip: the seal is the archive comment
+        at = blob.rfind(SEAL + b" ")
+        line, body, newline = blob[at:], blob[:at], b"\n"
+        if at < 22 or body[-22:-18] != _EOCD or int.from_bytes(body[-2:], "little") != len(line):
+            raise TraceError(f"{path}: no seal (truncated, damaged, or not a file written by regutils)")
+        payload = blob
+    parts = line.split(b" ")
+    if not newline or len(parts) != 3:
+        raise TraceError(f"{path}: malformed seal (truncated or damaged)")
+    stored_key = parts[1].decode("ascii", "replace")
+    if not set(stored_key) <= _KEY_CHARS or _seal_line(stored_key, body) != line:
+        raise TraceError(f"{path}: checksum mismatch: the file is damaged or was altered")
+    if key is not None and stored_key != key:
+        raise TraceError(f"{path}: belongs to run {stored_key!r}, not to {key!r} (copied or renamed)")
+    return payload
+
+
+def quarantine(path: str | os.PathLike, reason) -> Path | None:
+    """Move an unusable cache file aside to ``<name>.corrupt-<UTC time>`` (never used again), with a warning.
+
+    Returns the new path; None when the file is gone or cannot be moved (a read-only cache).
+    """
+    path = Path(path)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        warnings.warn(f"{reason}; could not move {path} aside ({err.strerror}); it is ignored", stacklevel=2)
+        return None
+    _fsync_dir(path.parent)
+    warnings.warn(f"{reason}; moved aside to {aside.name}", stacklevel=2)
+    return aside
+
+
+# --- writing
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where /proc allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (file systems that cannot fsync a directory are skipped)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it into place."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 would hide a shared cache from its users
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OSError(err.errno, f"disk full: no space left to write {path.name} in {path.parent}; "
-                                     "free space there or choose another cache directory") from err
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in SPACE_ERRORS:
+            raise OSError(err.errno, f"disk full: no space (or no free inode) left to write {path.name} in "
+                                     f"{path.parent}; free space there or choose another cache directory") from err
         raise
 
 
-def save(trace: Trace, path: str | os.PathLike) -> Path:
+def write_sealed(path: str | os.PathLike, payload: bytes, key: str | None = None) -> Path:
+    """Write ``payload`` sealed for ``key`` (default: the key ``path`` is named after) atomically to ``path``."""
+    path = Path(path)
+    blob = seal(payload, key if key is not None else file_key(path))
+    atomic_write(path, lambda f: f.write(blob))
+    return path
+
+
+# --- the trace file
+
+
+def save(trace: Trace, path: str | os.PathLike, key: str | None = None) -> Path:
+    """Write ``trace`` to ``path``, sealed for ``key`` (default: the key ``path`` is named after)."""
     path = Path(path)
     stored, shapes = {}, {}
     for name in ARRAYS:
@@ -148,41 +296,35 @@ def save(trace: Trace, path: str | os.PathLike) -> Path:
     for k, v in trace.history.items():
         stored[f"history.{k}"] = np.asarray(v, dtype=np.float64)
     kept = {k: v for k, v in trace.meta.items() if k != "source"}  # where it was loaded from: not stored
-    meta = dict(kept, format_version=FORMAT_VERSION, shapes=shapes, digests={k: _digest(v) for k, v in stored.items()})
+    meta = dict(kept, format_version=FORMAT_VERSION, shapes=shapes)
     stored["meta"] = np.array(json.dumps(meta, default=str))
-    _atomic_write(path, lambda f: np.savez(f, **stored))
-    return path
+    buf = io.BytesIO()
+    np.savez(buf, **stored)
+    return write_sealed(path, buf.getvalue(), key)
 
 
-def load(path: str | os.PathLike) -> Trace:
+def load(path: str | os.PathLike, key: str | None = None) -> Trace:
+    """The trace at ``path``, verified (:func:`verify`) against ``key`` when given; TraceError otherwise."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TraceError(f"no trace at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
+    payload = verify(path, key)
+    try:  # a sealed file that does not parse was written by something else: refuse it whatever the error
+        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
             stored = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        raise TraceError(f"{path} is truncated or not a trace file ({err})") from err
-    try:
         meta = json.loads(str(stored.pop("meta")))
-        digests = meta.pop("digests")
         shapes = meta.pop("shapes")
-    except (KeyError, json.JSONDecodeError) as err:
-        raise TraceError(f"{path} has no valid metadata ({err})") from err
-    if set(digests) != set(stored):
-        raise TraceError(f"{path}: stored arrays {sorted(stored)} differ from those recorded {sorted(digests)}")
-    for k, v in stored.items():
-        if _digest(v) != digests[k]:
-            raise TraceError(f"{path}: checksum mismatch in {k!r}; the file is corrupt")
-    arrays = {}
-    for name in ARRAYS:
-        if name in PACKED:
-            shape = tuple(shapes[name])
-            arrays[name] = np.unpackbits(stored[f"{name}.bits"], axis=-1, count=shape[-1]).astype(bool)
-        else:
-            arrays[name] = stored[name]
-    history = {k.split(".", 1)[1]: v for k, v in stored.items() if k.startswith("history.")}
-    return Trace(**arrays, history=history, meta=meta)
+        arrays = {}
+        for name in ARRAYS:
+            if name in PACKED:
+                shape = tuple(shapes[name])
+                arrays[name] = np.unpackbits(stored[f"{name}.bits"], axis=-1, count=shape[-1]).astype(bool)
+            else:
+                arrays[name] = stored[name]
+        history = {k.split(".", 1)[1]: v for k, v in stored.items() if k.startswith("history.")}
+        return Trace(**arrays, history=history, meta=meta)
+    except Exception as err:  # noqa: BLE001
+        raise TraceError(f"{path} is not a valid trace file ({type(err).__name__}: {err})") from err
 
 
 # --- cache
@@ -247,14 +389,63 @@ class Cache:
         return self.trace_path(key).is_file() or self.bundled(key) is not None
 
     def load(self, key: str) -> Trace:
+        """The trace of ``key``: a bundle's once its checks pass (BundleError otherwise) where the directory lacks
+        it, else the directory's, verified to be intact and to belong to ``key`` (TraceError otherwise)."""
         if (bundle := self.bundled(key)) is not None:
-            return bundle.trace(key)  # BundleError (a TraceError) when refused
-        trace = load(self.trace_path(key))
+            return bundle.trace(key)
+        trace = load(self.trace_path(key), key)
         trace.meta["source"] = "cache"
         return trace
 
     def save(self, key: str, trace: Trace) -> Path:
-        return save(trace, self.trace_path(key))
+        return save(trace, self.trace_path(key), key)
+
+    def cached(self, key: str, *, aside: bool = False) -> Trace | None:
+        """The verified trace of ``key``, or None. ``aside`` (holding the key's lock): move an unusable file aside.
+
+        A bundle serves a key the directory lacks; a refused bundle file is never moved (bundles are read-only)."""
+        if not self.trace_path(key).exists():
+            if self.bundled(key) is None:
+                return None
+            try:
+                return self.load(key)
+            except TraceError as err:
+                warnings.warn(f"{err}; training the run again")
+                return None
+        try:
+            return self.load(key)
+        except TraceError as err:
+            if aside:
+                quarantine(self.trace_path(key), f"{err}; training the run again")
+            return None
+
+    def drop_stale_checkpoint(self, key: str) -> None:
+        """Remove the checkpoint of a run whose trace is cached (left by a kill between saving and cleaning up)."""
+        if self.checkpoint_path(key).exists():
+            try:
+                with self.lock(key):
+                    self.checkpoint_path(key).unlink(missing_ok=True)
+            except OSError:  # a read-only cache: the checkpoint is harmless where it is
+                pass
+
+    @contextlib.contextmanager
+    def lock(self, key: str, notify_after: float = 5.0):
+        """Hold the file lock of ``key``; after ``notify_after`` seconds of waiting, say who holds it."""
+        from filelock import FileLock, Timeout
+
+        path = self.lock_path(key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=notify_after)
+        except Timeout:
+            print(f"regutils: waiting for run {key}: {_lock_holder(path)} holds {path} (Ctrl-C to stop)",
+                  file=sys.stderr, flush=True)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def remove_temporary(self, key: str) -> None:
         """Remove temporary files of ``key`` left by a process killed mid-write (call it holding the key's lock)."""
@@ -263,6 +454,21 @@ class Cache:
 
     def keys(self) -> list[str]:
         return sorted(p.name[: -len(".npz")] for p in self.root.glob("*.npz"))
+
+
+def _lock_holder(path: Path) -> str:
+    """Who holds the flock on ``path``: the process and its command line, from /proc/locks (Linux)."""
+    try:
+        inode = os.stat(path).st_ino
+        for line in Path("/proc/locks").read_text().splitlines():
+            fields = line.split()
+            if len(fields) > 5 and fields[5].rsplit(":", 1)[-1] == str(inode) and fields[4] != "-1":
+                pid = fields[4]
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"process {pid} ({cmd[:120]})" if cmd else f"process {pid}"
+    except (OSError, ValueError):
+        pass
+    return "another process"
 
 
 def config_dict(config) -> dict:

@@ -45,12 +45,11 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import io
 import os
 import platform
+from pathlib import Path
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -61,13 +60,24 @@ from tqdm import tqdm
 from . import models
 from .bundle import record_served
 from .data import Data, DataConfig, augment, load
-from .trace import Cache, Trace, TraceError, _atomic_write, cache_key, config_dict, stack
+from .trace import (Cache, Trace, TraceError, cache_key, config_dict, file_key, quarantine, stack, verify,
+                    write_sealed)
 
 OPTIMIZERS = ("sgd", "adagrad", "adamax", "adam")
 SCHEDULES = ("multistep", "cosine", "constant")
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002, "adam": 0.001}
 PAPER_MILESTONES = (81 / 200, 122 / 200)  # fractions of training, from the paper's 200-epoch schedule
 REGULARIZERS = {"dropout": 0.0, "adversarial_eps": 0.0}  # RunConfig fields left out of the key when off
+MAX_EPOCHS = 10_000  # the paper trains 200; the record is (epochs, samples) per run
+MAX_BATCH_SIZE = 1_000_000
+MAX_LR = 10.0  # far above any rate these optimizers train with; larger ones overflow the weights
+MAX_WEIGHT_DECAY = 1.0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both take it
+MAX_RUNS = 1_000
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -95,19 +105,23 @@ class RunConfig:
             raise ValueError(f"optimizer={self.optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r} is unknown; allowed: {', '.join(SCHEDULES)}")
-        for name in ("epochs", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"lr={self.lr} must be positive (or None for the optimizer's default)")
+        for name, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
+            value = getattr(self, name)
+            if not _is_int(value) or not 0 < value <= top:
+                raise ValueError(f"{name}={value!r} must be a positive integer, at most {top:,}")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed={self.seed!r} must be an integer in 0..{MAX_SEED}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr <= MAX_LR):
+            raise ValueError(f"lr={self.lr} must be a finite number in (0, {MAX_LR:g}] "
+                             "(or None for the optimizer's default)")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum={self.momentum} must lie in [0, 1)")
-        if not self.weight_decay >= 0:  # NaN fails too
-            raise ValueError(f"weight_decay={self.weight_decay} must be non-negative")
+        if not 0 <= self.weight_decay <= MAX_WEIGHT_DECAY:  # NaN and inf fail too
+            raise ValueError(f"weight_decay={self.weight_decay} must be a finite number in [0, {MAX_WEIGHT_DECAY:g}]")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
-        if not self.adversarial_eps >= 0:
-            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be non-negative")
+        if not 0 <= self.adversarial_eps < float("inf"):
+            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be non-negative and finite")
         return self
 
     @property
@@ -136,9 +150,22 @@ def progress_default() -> bool:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else the CPU), or a device that exists here; ValueError otherwise."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    allowed = "auto, cpu" + (f", cuda, cuda:0..cuda:{torch.cuda.device_count() - 1}" if torch.cuda.is_available()
+                             else " (no CUDA device here)")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a device; allowed: {allowed}") from err
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda" and torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count():
+        return dev
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return dev
+    raise ValueError(f"device={device!r} is not available on this machine; allowed: {allowed}")
 
 
 @functools.lru_cache(maxsize=8)
@@ -237,24 +264,46 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = N
     return torch.cat(correct, -1), torch.cat(prob, -1)
 
 
-# --- checkpoints: a digest line, then a torch.save payload
+# --- checkpoints and weights: sealed torch.save payloads of tensors only, loaded with weights_only=True
+
+
+def _save_sealed_torch(path, obj) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    write_sealed(path, buf.getvalue())
+
+
+def _load_sealed_torch(path, key: str | None):
+    payload = verify(path, key)
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  (a sealed file that does not load: refused whatever the error)
+        raise TraceError(f"{path}: not a loadable torch file ({type(err).__name__}: {err})") from err
 
 
 def _save_checkpoint(path, state: dict) -> None:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    payload = buf.getvalue()
-    digest = hashlib.sha256(payload).hexdigest().encode()
-    _atomic_write(path, lambda f: (f.write(digest + b"\n"), f.write(payload)))
+    _save_sealed_torch(path, state)
 
 
-def load_checkpoint(path) -> dict:
-    """The checkpoint at ``path``; TraceError when it is truncated or corrupt."""
-    blob = path.read_bytes()
-    digest, _, payload = blob.partition(b"\n")
-    if hashlib.sha256(payload).hexdigest().encode() != digest:
-        raise TraceError(f"checkpoint {path} is truncated or corrupt (checksum mismatch)")
-    return torch.load(io.BytesIO(payload), weights_only=False)
+def load_checkpoint(path, key: str | None = None) -> dict:
+    """The checkpoint at ``path``, sealed for ``key`` (None: any key); TraceError when unusable."""
+    state = _load_sealed_torch(Path(path), key)
+    if not isinstance(state, dict):
+        raise TraceError(f"{path}: not a checkpoint (a {type(state).__name__})")
+    return state
+
+
+def save_weights(path, state_dict: dict) -> None:
+    """A model's final state_dict, sealed for the run key ``path`` is named after."""
+    _save_sealed_torch(path, {k: v.detach().cpu() for k, v in state_dict.items()})
+
+
+def load_weights(path, key: str | None = None) -> dict:
+    """The state_dict at ``path`` (:func:`save_weights`); TraceError when unusable."""
+    state = _load_sealed_torch(Path(path), key)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise TraceError(f"{path}: not a state_dict of tensors")
+    return state
 
 
 def _environment(device: torch.device) -> dict:
@@ -281,19 +330,47 @@ def new_history(epochs: int, runs: tuple[int, ...] = ()) -> dict[str, np.ndarray
 
 
 def record_until(rec: dict, history: dict, epochs: int) -> dict:
-    """The first ``epochs`` epochs of a record and history (single or stacked runs), for a checkpoint."""
-    return {"rec": {k: v[..., :epochs, :] for k, v in rec.items()},
-            "history": {k: v[..., :epochs] for k, v in history.items()}}
+    """The first ``epochs`` epochs of a record and history (single or stacked runs), as tensors for a checkpoint."""
+    return {"rec": {k: torch.from_numpy(np.ascontiguousarray(v[..., :epochs, :])) for k, v in rec.items()},
+            "history": {k: torch.from_numpy(np.ascontiguousarray(v[..., :epochs])) for k, v in history.items()}}
+
+
+def check_record(rec: dict, history: dict, state: dict) -> int:
+    """The epochs a checkpoint's record holds, once its every array fits ``rec`` / ``history``; ValueError otherwise."""
+    done = state["epoch"]
+    if not _is_int(done) or not 0 < done <= next(iter(history.values())).shape[-1]:
+        raise ValueError(f"epoch={done!r} is outside this run's epochs")
+    for part, into, cut in (("rec", rec, lambda a: a[..., :done, :]), ("history", history, lambda a: a[..., :done])):
+        if set(state[part]) != set(into):
+            raise ValueError(f"its {part} holds {sorted(state[part])}, not {sorted(into)}")
+        for k, v in state[part].items():
+            want = cut(into[k])
+            if not isinstance(v, torch.Tensor) or tuple(v.shape) != want.shape or v.numpy().dtype != want.dtype:
+                raise ValueError(f"its {part} {k!r} does not fit this run (shape or dtype)")
+    return done
 
 
 def restore_record(rec: dict, history: dict, state: dict) -> int:
     """Copy a checkpoint's record and history (:func:`record_until`) into ``rec`` / ``history``; its epochs."""
-    done = state["epoch"]
+    done = check_record(rec, history, state)
     for k in rec:
-        rec[k][..., :done, :] = state["rec"][k]
+        rec[k][..., :done, :] = state["rec"][k].numpy()
     for k in history:
-        history[k][..., :done] = state["history"][k]
+        history[k][..., :done] = state["history"][k].numpy()
     return done
+
+
+def _check_state_dict(state: dict, like: dict, what: str) -> None:
+    """ValueError unless ``state`` has exactly the keys, shapes and dtypes of ``like``."""
+    if not isinstance(state, dict) or set(state) != set(like):
+        raise ValueError(f"its {what} does not hold this model's tensors")
+    for k, v in like.items():
+        if not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape or state[k].dtype != v.dtype:
+            raise ValueError(f"its {what} tensor {k!r} does not fit this model")
+
+
+def _check_generator_state(state) -> None:
+    torch.Generator().set_state(state)  # raises on a state of the wrong size or type
 
 
 def finish_trace(config: RunConfig, data: Data, rec: dict, history: dict, dev: torch.device, start_epoch: int,
@@ -341,20 +418,31 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
 
     rec, history = new_record(epochs, n, m), new_history(epochs)
     start_epoch, step = 0, 0
-    if checkpoint is not None and checkpoint.is_file():
-        try:
-            state = load_checkpoint(checkpoint)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["generator"])
+    if checkpoint is not None and Path(checkpoint).exists():
+        try:  # all or nothing: everything is loaded into copies and checked, then adopted
+            state = load_checkpoint(checkpoint, file_key(checkpoint))
+            _check_state_dict(state["model"], model.state_dict(), "model")
+            new_model = copy.deepcopy(model)
+            new_model.load_state_dict(state["model"])
+            new_opt = _optimizer(config, new_model.parameters())
+            new_opt.load_state_dict(state["optimizer"])
+            new_sched = _scheduler(config, new_opt)
+            new_sched.load_state_dict(state["scheduler"])
+            new_gen = torch.Generator()
+            new_gen.set_state(state["generator"])
+            _check_generator_state(state["torch_rng"])
+            if not _is_int(state["step"]) or state["step"] < 0:
+                raise ValueError(f"step={state['step']!r} is not a step count")
+            check_record(rec, history, state)
+        except Exception as err:  # noqa: BLE001  (whatever a bad checkpoint raises, it is not used)
+            reason = err if isinstance(err, TraceError) else f"{checkpoint}: {type(err).__name__}: {err}"
+            quarantine(checkpoint, f"ignoring unusable checkpoint {reason}; training from epoch 0")
+        else:
+            model, opt, sched, gen = new_model, new_opt, new_sched, new_gen
             torch.set_rng_state(state["torch_rng"])
             if cuda and state.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(state["cuda_rng"], dev)
             start_epoch, step = restore_record(rec, history, state), state["step"]
-        except (TraceError, KeyError, RuntimeError) as err:
-            warnings.warn(f"ignoring unusable checkpoint {checkpoint}: {err}; training from epoch 0")
-            start_epoch, step = 0, 0
 
     bar = tqdm(range(start_epoch, epochs), desc=f"{config.arch} seed {config.seed}", unit="epoch",
                initial=start_epoch, total=epochs, disable=not progress, leave=False)
@@ -419,7 +507,7 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
             })
     bar.close()
     if weights is not None:
-        _atomic_write(weights, lambda f: torch.save(model.state_dict(), f))
+        save_weights(weights, model.state_dict())
 
     return finish_trace(config, data, rec, history, dev, start_epoch)
 
@@ -432,25 +520,24 @@ def run_key(config: RunConfig, data: Data | None = None) -> str:
 def get_run(config: RunConfig, *, cache: Cache | None = None, device: str = "auto", progress: bool | None = None) -> Trace:
     """The trace of ``config``: loaded from the cache, or trained (resuming a checkpoint) and cached.
 
-    A file lock makes concurrent callers train a run once; the others wait and load it.
+    A complete, verified trace is read without a lock (a read-only cache serves it). Otherwise a
+    file lock makes concurrent callers train a run once; the others wait and load it. A cached file
+    that fails verification is moved aside and the run trained again.
     """
-    from filelock import FileLock
-
     config.validate()
+    resolve_device(device)
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
     key = run_key(config, data)
     record_served(key)
-    cache.root.mkdir(parents=True, exist_ok=True)
-    with FileLock(cache.lock_path(key)):
+    if (trace := cache.cached(key)) is not None:
+        cache.drop_stale_checkpoint(key)
+        return trace
+    with cache.lock(key):
         cache.remove_temporary(key)
-        if cache.has(key):
-            try:
-                trace = cache.load(key)
-                cache.checkpoint_path(key).unlink(missing_ok=True)  # left by a kill between save and cleanup
-                return trace
-            except TraceError as err:
-                warnings.warn(f"{err}; training the run again")
+        if (trace := cache.cached(key, aside=True)) is not None:
+            cache.checkpoint_path(key).unlink(missing_ok=True)
+            return trace
         trace = train(config, data, device=device, checkpoint=cache.checkpoint_path(key), progress=progress,
                       weights=cache.weights_path(key))
         cache.save(key, trace)
@@ -459,25 +546,37 @@ def get_run(config: RunConfig, *, cache: Cache | None = None, device: str = "aut
 
 
 def trained_model(config: RunConfig, *, cache: Cache | None = None, device: str = "auto") -> torch.nn.Module:
-    """The final model of ``config``'s run, in eval mode (trained first when not cached)."""
+    """The final model of ``config``'s run, in eval mode (trained first when not cached or its weights are unusable)."""
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
     key = run_key(config, data)
     record_served(key, "weights")
-    path = cache.weights_file(key)  # the cache's, or a bundle's after its checks
-    if path is None:  # a trace without weights: retrain, into the cache's own directory
-        cache.trace_path(key).unlink(missing_ok=True)
-        get_run(config, cache=Cache(cache.root, bundles=()), device=device)
-        path = cache.weights_path(key)
+    path = cache.weights_file(key)  # the cache's own, or a bundle's once its checks pass; None: none usable
     model = models.build(config.arch, data.in_channels, data.num_classes)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        if path is None:
+            raise TraceError(f"run {key} has a trace but no usable weights")
+        state = load_weights(path, key)
+        _check_state_dict(state, model.state_dict(), "weights")
+    except (TraceError, ValueError) as err:
+        own = cache.weights_path(key)
+        with cache.lock(key):  # a trace without usable weights: train the run again, into the cache's own directory
+            if own.exists():
+                quarantine(own, f"{err}; training the run again")
+            cache.trace_path(key).unlink(missing_ok=True)
+        get_run(config, cache=Cache(cache.root, bundles=()), device=device)
+        state = load_weights(own, key)
+    model.load_state_dict(state)
     return model.to(resolve_device(device)).eval()
 
 
 def seeds_of(config: RunConfig, runs: int) -> list[RunConfig]:
     """``runs`` copies of ``config`` with seeds seed, seed + 1, ..."""
-    if not isinstance(runs, int) or runs <= 0:
-        raise ValueError(f"runs={runs!r} must be a positive integer")
+    if not _is_int(runs) or not 0 < runs <= MAX_RUNS:
+        raise ValueError(f"runs={runs!r} must be a positive integer, at most {MAX_RUNS:,}")
+    if _is_int(config.seed) and config.seed + runs - 1 > MAX_SEED:
+        raise ValueError(f"seed={config.seed} with runs={runs} reaches seed {config.seed + runs - 1}, "
+                         f"beyond the largest seed {MAX_SEED}")
     return [replace(config, seed=config.seed + r) for r in range(runs)]
 
 

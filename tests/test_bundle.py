@@ -166,7 +166,7 @@ def swap_under_other_key(out: Path, keys) -> None:
 
 TAMPERINGS = {
     "flipped byte": (lambda out, keys: flip_byte(out / f"{keys[0]}.npz", 200), "sha256 differs"),
-    "swapped under another key": (swap_under_other_key, "not .* under another key"),
+    "swapped under another key": (swap_under_other_key, r"not .* \((a file )?under another key|copied or renamed\)"),
     "manifest digest edited": (lambda out, keys: edit_manifest(out, lambda m: m["runs"][keys[0]]["files"]["trace"]
                                                                 .update(sha256="0" * 64)), "sha256 differs"),
     "truncated": (lambda out, keys: (out / f"{keys[0]}.npz").write_bytes((out / f"{keys[0]}.npz").read_bytes()[:99]),

@@ -54,9 +54,9 @@ def test_cli_reads_trace_files_and_writes_csv(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--epochs", "0"], "epochs"),
-    (["train", "--dataset", "npz"], "path"),
+    (["train", "--dataset", "npz"], "needs --data"),
     (["train", "--dataset", "npz", "--data", "/no/such.npz"], "does not exist"),
-    (["train", "--label-noise", "1.5"], "label_noise"),
+    (["train", "--label-noise", "1.5"], "--label-noise 1.5"),
     (["train", "--runs", "0"], "runs"),
 ])
 def test_cli_bad_input_exits_with_a_clear_error(argv, message, capsys, tmp_path):

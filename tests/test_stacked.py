@@ -81,15 +81,15 @@ def test_killed_stack_resumes_to_the_same_traces(tmp_path, monkeypatch):
     def save_then_die(path, state):
         real_save(path, state)
         saves.append(state["epoch"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
+        if len(saves) == 2 * len(configs):
+            raise KeyboardInterrupt  # killed right after the checkpoints of epoch 2
 
     monkeypatch.setattr(stacked, "_save_checkpoint", save_then_die)
-    ckpt = tmp_path / "stack.ckpt.pt"
+    ckpts = [tmp_path / f"run{r}.ckpt.pt" for r in range(len(configs))]
     with pytest.raises(KeyboardInterrupt):
-        train_stacked(configs, checkpoint=ckpt, progress=False)
+        train_stacked(configs, checkpoint=ckpts, progress=False)
     monkeypatch.setattr(stacked, "_save_checkpoint", real_save)
-    resumed = train_stacked(configs, checkpoint=ckpt, progress=False)
+    resumed = train_stacked(configs, checkpoint=ckpts, progress=False)
     for a, b in zip(resumed, clean):
         assert a.meta["resumed_from_epoch"] == 2
         for name in ARRAYS:
@@ -99,14 +99,16 @@ def test_killed_stack_resumes_to_the_same_traces(tmp_path, monkeypatch):
 
 def test_corrupt_stack_checkpoint_is_ignored(tmp_path):
     configs = seeds_of(replace(CONFIG, epochs=2), 2)
-    ckpt = tmp_path / "stack.ckpt.pt"
-    ckpt.write_bytes(b"not a checkpoint")
+    ckpts = [tmp_path / "a.ckpt.pt", tmp_path / "b.ckpt.pt"]
+    for ckpt in ckpts:
+        ckpt.write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning, match="ignoring unusable checkpoint"):
-        traces = train_stacked(configs, checkpoint=ckpt, progress=False)
+        traces = train_stacked(configs, checkpoint=ckpts, progress=False)
     clean = train_stacked(configs, progress=False)
     for a, b in zip(traces, clean):
         assert a.meta["resumed_from_epoch"] == 0
         np.testing.assert_array_equal(a.train_correct, b.train_correct)
+    assert len(list(tmp_path.glob("*.corrupt-*"))) == 2  # moved aside, kept for inspection
 
 
 def test_get_runs_stacks_only_what_the_cache_lacks(tmp_path, monkeypatch):
@@ -168,6 +170,8 @@ def test_bad_stack_arguments_raise(tmp_path):
         get_stacked([CONFIG], cache=Cache(tmp_path), max_stack=0)
     with pytest.raises(ValueError, match="one path per run"):
         train_stacked(seeds_of(CONFIG, 2), weights=[tmp_path / "w.pt"], progress=False)
+    with pytest.raises(ValueError, match="one path per run"):
+        train_stacked(seeds_of(CONFIG, 2), checkpoint=tmp_path / "c.ckpt.pt", progress=False)
 
 
 def test_cli_stack_flag_trains_the_seeds_as_one_stack(tmp_path, capsys):

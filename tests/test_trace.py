@@ -1,3 +1,4 @@
+import io
 import zipfile
 
 import numpy as np
@@ -6,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from regutils import trace as trace_module
 from regutils.data import DataConfig
-from regutils.trace import ARRAYS, Cache, Trace, TraceError, cache_key, load, save, stack
+from regutils.trace import ARRAYS, Cache, Trace, TraceError, cache_key, load, save, seal, stack
 from regutils.train import RunConfig, get_run, run_key
 
 
@@ -96,26 +97,33 @@ def test_one_flipped_byte_in_any_stored_array_raises(tmp_path):
             load(broken)
 
 
-def test_altered_array_in_a_valid_zip_fails_its_checksum(tmp_path):
+def test_altered_array_in_a_valid_zip_is_refused(tmp_path):
     path = save(random_trace(np.random.default_rng(3)), tmp_path / "t.npz")
     with np.load(path) as z:
         stored = {k: z[k] for k in z.files}
     stored["train_prob"] = stored["train_prob"].copy()
     stored["train_prob"][0, 0] += 1  # a different value, rewritten with correct zip CRCs
     np.savez(path, **stored)
-    with pytest.raises(TraceError, match="checksum mismatch in 'train_prob'"):
+    with pytest.raises(TraceError, match="no seal"):
         load(path)
-    np.savez(path, **{k: v for k, v in stored.items() if k != "history.loss"})
-    with pytest.raises(TraceError, match="differ from those recorded"):
-        load(path)
+    buf = io.BytesIO()
+    np.savez(buf, **stored)
+    path.write_bytes(seal(buf.getvalue(), "other"))  # sealed, but for another run
+    with pytest.raises(TraceError, match="belongs to run 'other', not to 't'"):
+        load(path, "t")
 
 
 def test_missing_file_and_non_trace_raise(tmp_path):
     with pytest.raises(TraceError, match="no trace"):
         load(tmp_path / "absent.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(TraceError, match="metadata"):
+    with pytest.raises(TraceError, match="no seal"):
         load(tmp_path / "other.npz")
+    buf = io.BytesIO()
+    np.savez(buf, a=np.zeros(3))
+    (tmp_path / "sealed.npz").write_bytes(seal(buf.getvalue(), "sealed"))
+    with pytest.raises(TraceError, match="not a valid trace file"):
+        load(tmp_path / "sealed.npz")
 
 
 def test_atomic_write_leaves_only_the_file(tmp_path, monkeypatch):

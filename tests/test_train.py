@@ -18,7 +18,7 @@ from regutils import train as train_module
 from regutils.data import DataConfig, load
 from regutils.trace import ARRAYS, Cache, TraceError
 from regutils.train import (RunConfig, _batches, add_dropout, evaluate, fgsm_input, get_run, get_runs,
-                            inference_copy, load_checkpoint, load_for, run_key, train)
+                            inference_copy, load_checkpoint, load_for, load_weights, run_key, train)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
@@ -402,12 +402,12 @@ def test_regularized_training_changes_the_weights(tmp_path):
     weights = {}
     for name, changes in (("plain", {}), ("dropout", dict(dropout=0.5)), ("adversarial", dict(adversarial_eps=0.1))):
         trace = train(replace(config, **changes), weights=tmp_path / f"{name}.pt", progress=False)
-        weights[name] = torch.load(tmp_path / f"{name}.pt", weights_only=True)
+        weights[name] = load_weights(tmp_path / f"{name}.pt")
         assert trace.meta["config"].get("dropout", 0.0) == changes.get("dropout", 0.0)
     for name in ("dropout", "adversarial"):
         assert not torch.equal(weights[name]["linear.weight"], weights["plain"]["linear.weight"]), name
     again = train(replace(config, adversarial_eps=0.1), weights=tmp_path / "again.pt", progress=False)
-    assert torch.equal(torch.load(tmp_path / "again.pt", weights_only=True)["linear.weight"],
+    assert torch.equal(load_weights(tmp_path / "again.pt")["linear.weight"],
                        weights["adversarial"]["linear.weight"])  # still deterministic for a seed
     assert 0 < again.batch_correct.mean() <= 1
 
