@@ -470,9 +470,22 @@ _REGISTRY = {
 }
 
 
+# architectures that draw random numbers in train mode (dropout, stochastic depth)
+_STOCHASTIC = {"efficientnet_b8"}
+
+
 def names():
     """All registered architecture names."""
     return list(_REGISTRY)
+
+
+def stochastic(name):
+    """Whether architecture ``name`` draws random numbers in train mode (dropout, stochastic depth).
+
+    A vmap-ed stack of runs (:mod:`regutils.stacked`) cannot train such a model: its runs are trained one by one.
+    """
+    _lookup(name)
+    return name in _STOCHASTIC
 
 
 def _lookup(name):

@@ -9,8 +9,8 @@ import torch.nn as nn
 from regutils import models
 
 ALL_NAMES = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc_100_12",
-             "densenet_bc_160_24", "efficientnet_b8", "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10", "lenet", "nin",
-             "small_cnn", "mlp"]
+             "densenet_bc_160_24", "efficientnet_b8", "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10",
+             "lenet", "nin", "small_cnn", "mlp"]
 
 
 # slow at 32x32 on a CPU: checked at a small input instead (test_large_models_at_small_input)
@@ -108,6 +108,14 @@ def test_efficientnet_stem_keeps_the_resolution():
     with torch.no_grad():
         maps = net.features(torch.randn(1, 3, 32, 32))
     assert maps.shape[-2:] == (2, 2)  # four stride-2 stages after a stride-1 stem: 32 / 16
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_stochastic_names_the_models_with_random_layers(name):
+    from torchvision.ops import StochasticDepth
+
+    random_layers = [m for m in built(name, 3, 7).modules() if isinstance(m, (nn.Dropout, StochasticDepth))]
+    assert models.stochastic(name) == bool(random_layers)
 
 
 def test_small_model_parameters_by_hand():
