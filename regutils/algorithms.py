@@ -11,8 +11,12 @@ rankings they induce, follow from these vectors::
     correct["small_cnn"] = algorithms.final_correct(runs.test_correct)     # (R, T, N) -> (N,)
     subset = sampling.balanced_subset(bins, n=30, seed=0)
     algorithms.accuracy_table(correct, {"full": None, "subset": subset})   # accuracies and ranks
+    draws = [sampling.equal_share_subset(sectors, 400, 10, seed=k) for k in range(20)]
+    algorithms.subset_agreement(correct, draws)      # Spearman and mAP of each draw against the full set
+    algorithms.subset_accuracies(correct, draws)     # (draws, algorithms) accuracies
     curve = algorithms.subset_agreement_curve(correct, bins, ns=(5, 10, 30), seeds=range(20))
-    algorithms.summarize_curve(curve)      # mean and band over seeds, balanced vs random subsets
+    summary = algorithms.summarize_curve(curve)      # mean and band over seeds, balanced vs random subsets
+    algorithms.best_n(summary)                       # the n whose subsets rank best on average
 """
 from __future__ import annotations
 
@@ -127,6 +131,45 @@ def accuracy_table(correct_by_algorithm, subsets: dict) -> pd.DataFrame:
         columns[f"accuracy ({label})"] = acc
         columns[f"rank ({label})"] = pd.Series(acc).rank(ascending=False, method="min").astype(int).to_numpy()
     return pd.DataFrame(columns, index=pd.Index(names, name="algorithm"))
+
+
+def subset_accuracies(correct_by_algorithm, subsets) -> pd.DataFrame:
+    """Accuracy of every algorithm (columns, in the given order) on each subset (rows, 0 .. D - 1).
+
+    subsets: a sequence of D index arrays into the test set.
+    """
+    names, matrix = _as_matrix(correct_by_algorithm)
+    rows = [matrix[:, np.asarray(idx, dtype=np.int64)].mean(axis=1) for idx in subsets]
+    if not rows:
+        raise ValueError("subsets must not be empty")
+    return pd.DataFrame(rows, columns=pd.Index(names, name="algorithm"))
+
+
+def subset_agreement(correct_by_algorithm, subsets) -> pd.DataFrame:
+    """Agreement of the ranking by accuracy on each subset with the ranking on the full test set.
+
+    subsets: a sequence of D index arrays. Returns D rows with columns size, spearman, map
+    (:func:`regutils.stats.ranking_agreement`); spearman is nan where every algorithm has the same
+    accuracy on the subset.
+    """
+    _, matrix = _as_matrix(correct_by_algorithm)
+    full_acc = matrix.mean(axis=1)
+    accuracies = subset_accuracies(matrix, subsets).to_numpy()
+    rows = [{"size": np.asarray(idx).size, **_agreement(full_acc, acc)} for idx, acc in zip(subsets, accuracies)]
+    return pd.DataFrame(rows, columns=["size", "spearman", "map"])
+
+
+def best_n(summary: pd.DataFrame, metric="spearman", method="balanced") -> int:
+    """The n of :func:`summarize_curve` with the highest mean `metric` for `method`; the smallest such n on a tie."""
+    if metric not in ("spearman", "map"):
+        raise ValueError(f"metric must be 'spearman' or 'map', got {metric!r}")
+    rows = summary[summary.method == method].sort_values("n")
+    if rows.empty:
+        raise ValueError(f"summary has no rows for method {method!r}")
+    means = rows[f"{metric}_mean"].to_numpy()
+    if np.isnan(means).all():
+        raise ValueError(f"every mean {metric} is nan")
+    return int(rows.n.to_numpy()[np.nanargmax(means)])
 
 
 def _agreement(full_acc, sub_acc):

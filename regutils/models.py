@@ -13,7 +13,9 @@ for the 8x8 scikit-learn digits):
 
 - ResNet-20/32/44/56/110 (He et al. 2016), basic blocks with parameter-free
   option-A shortcuts (strided identity, zero-padded channels).
-- DenseNet-BC with L = 100, k = 12 (Huang et al. 2017).
+- DenseNet-BC with L = 100, k = 12 and L = 160, k = 24 (Huang et al. 2017).
+- EfficientNet-B8 (Tan & Le 2019; width 2.2, depth 3.6, the AdvProp scaling of
+  Xie et al. 2020), torchvision's EfficientNet with a stride-1 stem for 32x32 input.
 - VGG-16 and VGG-19 with BatchNorm, one linear classifier 512 -> classes.
 - MobileNet v1 (Howard et al. 2017), stride 1 in the first convolution.
 - Wide ResNet WRN-16-8 and WRN-28-10 (Zagoruyko & Komodakis 2016).
@@ -38,6 +40,7 @@ also runs at sizes other than its native one; all use standard layers only, so
 they work with ``channels_last`` and under ``torch.autocast``.
 """
 
+import functools
 import numbers
 
 import torch
@@ -191,6 +194,34 @@ class DenseNetBC(nn.Module):
 
 def densenet_bc_100_12(in_channels, num_classes):
     return DenseNetBC(100, 12, in_channels, num_classes)
+
+
+def densenet_bc_160_24(in_channels, num_classes):
+    return DenseNetBC(160, 24, in_channels, num_classes)
+
+
+# ---------------------------------------------------------------- EfficientNet (torchvision)
+
+
+def efficientnet(width_mult, depth_mult, dropout, in_channels, num_classes):
+    """torchvision's EfficientNet scaled by width and depth, untrained, for 32x32 input.
+
+    The stem convolution takes ``in_channels`` and has stride 1 instead of 2 (as MobileNet
+    here), so the last stage sees 2x2 maps at 32x32 input rather than 1x1.
+    """
+    from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+
+    setting, last_channel = _efficientnet_conf("efficientnet_b", width_mult=width_mult, depth_mult=depth_mult)
+    # the BatchNorm of torchvision's efficientnet_b* builders
+    net = EfficientNet(setting, dropout, num_classes=num_classes, last_channel=last_channel,
+                       norm_layer=functools.partial(nn.BatchNorm2d, eps=0.001, momentum=0.01))
+    stem = net.features[0][0]
+    net.features[0][0] = nn.Conv2d(in_channels, stem.out_channels, 3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(net.features[0][0].weight, mode="fan_out")  # torchvision's init of its convs
+    return net
+
+
+def efficientnet_b8(in_channels, num_classes): return efficientnet(2.2, 3.6, 0.5, in_channels, num_classes)
 
 
 # ---------------------------------------------------------------- VGG with BatchNorm
@@ -425,6 +456,8 @@ _REGISTRY = {
     "resnet56": (resnet56, 32),
     "resnet110": (resnet110, 32),
     "densenet_bc_100_12": (densenet_bc_100_12, 32),
+    "densenet_bc_160_24": (densenet_bc_160_24, 32),
+    "efficientnet_b8": (efficientnet_b8, 32),
     "vgg16_bn": (vgg16_bn, 32),
     "vgg19_bn": (vgg19_bn, 32),
     "mobilenet": (mobilenet, 32),
@@ -437,9 +470,22 @@ _REGISTRY = {
 }
 
 
+# architectures that draw random numbers in train mode (dropout, stochastic depth)
+_STOCHASTIC = {"efficientnet_b8"}
+
+
 def names():
     """All registered architecture names."""
     return list(_REGISTRY)
+
+
+def stochastic(name):
+    """Whether architecture ``name`` draws random numbers in train mode (dropout, stochastic depth).
+
+    A vmap-ed stack of runs (:mod:`regutils.stacked`) cannot train such a model: its runs are trained one by one.
+    """
+    _lookup(name)
+    return name in _STOCHASTIC
 
 
 def _lookup(name):

@@ -53,13 +53,15 @@ class Settings:
     prune_fractions: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
     prune_radii: tuple[float, ...] = (0.5, 1.0, 2.0)
     subset_n: tuple[int, ...] = (2, 5, 10, 20)  # samples per angular bin (testing acceleration)
+    # networks ranked in testing acceleration (paper §4.2), next to six scikit-learn models
+    testing_archs: tuple[str, ...] = ("small_cnn", "mlp", "lenet")
     seed: int = 0
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         known = models.names()
-        for a in (self.arch, *self.archs):
+        for a in (self.arch, *self.archs, *self.testing_archs):
             if a not in known:
                 raise ValueError(f"arch={a!r} is unknown; allowed: {', '.join(known)}")
         for o in (self.optimizer, *self.optimizers):
@@ -127,15 +129,19 @@ class Settings:
 PROFILES: dict[str, dict] = {
     "smoke": dict(arch="mlp", epochs=6, runs=2, archs=("mlp", "small_cnn"), optimizers=("sgd", "adamax"),
                   robustness_runs=2, sync_runs=3, prune_fractions=(0.0, 0.5), prune_radii=(1.0,),
-                  subset_n=(2, 5)),
+                  subset_n=(2, 5), testing_archs=("mlp", "small_cnn")),
     "default": dict(robustness_runs=5),
     "cifar10-subset": dict(dataset="cifar10-subset", arch="lenet", epochs=30, runs=5,
                            archs=("lenet", "nin", "resnet20"), robustness_runs=2, sync_runs=5,
-                           prune_fractions=(0.0, 0.3, 0.6), prune_radii=(1.0,), subset_n=(5, 10, 20, 30)),
+                           prune_fractions=(0.0, 0.3, 0.6), prune_radii=(1.0,), subset_n=(5, 10, 20, 30),
+                           testing_archs=("lenet", "nin", "resnet20")),
     "paper": dict(dataset="cifar10", download=True, arch="resnet110", epochs=200, runs=10,
                   archs=("resnet20", "resnet32", "resnet110", "densenet_bc_100_12"), robustness_runs=10,
                   sync_runs=20, prune_fractions=(0.0, 0.2, 0.4, 0.6, 0.8), prune_radii=(0.5, 1.0, 2.0),
-                  subset_n=(5, 10, 20, 30, 50)),
+                  subset_n=(5, 10, 15, 20, 25, 30, 35, 40, 45, 49),  # the paper's n <= 49
+                  # the 11 networks of the paper's Table 3
+                  testing_archs=("lenet", "nin", "vgg19_bn", "resnet20", "resnet32", "resnet110", "wrn16_8",
+                                 "wrn28_10", "efficientnet_b8", "densenet_bc_100_12", "densenet_bc_160_24")),
 }
 
 # Each optimizer's initial learning rate (Settings.optimizer_lrs), per profile.

@@ -7,9 +7,13 @@ Pruning removes a fraction of the training set ranked by a regularity score::
 
 Difficulty-balanced test subsets (paper section 4.2) split the (CBGL,
 mal-generalizing events) plane into angular sectors around the centre of the
-CBGL range and draw the same number of samples from each::
+CBGL range and draw the same number of samples from each. Table 3 of the paper
+draws 400 samples from 4 sectors of 45 degrees or 10 of 18 degrees; Fig. 13
+adds the two half-axes of zero events as bins of their own (11 n + 3)::
 
-    bins = sampling.angular_bins(cbgl_mean, mg_events_mean)       # 18 degree sectors
+    sectors = sampling.sector_bins(cbgl_mean, mg_events_mean, step_deg=45.0)   # labels 0..3
+    table3 = sampling.equal_share_subset(sectors, size=400, seed=0)            # 100 per sector
+    bins = sampling.angular_bins(cbgl_mean, mg_events_mean)       # 18 degree sectors and half-axes
     subset = sampling.balanced_subset(bins, n=30, seed=0)         # 11 n + |left axis|
     sampling.export_subset(subset, test_indices, "subsets/cifar10_333")
 """
@@ -161,6 +165,54 @@ def bin_names(step_deg=18.0):
     n_sectors = _sector_count(step_deg)
     sectors = [f"{k * step_deg:g}-{(k + 1) * step_deg:g} deg" for k in range(n_sectors)]
     return ["left axis", "right axis"] + sectors
+
+
+SECTOR_AXES = ("merge", "exclude")
+
+
+def sector_bins(x, y, step_deg=18.0, scale="range", axes="merge"):
+    """Sector labels 0 .. 180/step_deg - 1, int64 (N,): the bins of the paper's Table 3.
+
+    The sectors of :func:`angular_bins` (same centre, scale and angles) with no
+    separate bins for the half-axes of zero events. axes: "merge" (default)
+    puts the right half-axis (angle 0) into the first sector and the left
+    half-axis (angle 180) into the last one, which is what binning the angle
+    in [0, 180] into equal intervals gives; "exclude" labels the half-axes
+    -1, so that no draw takes them.
+    """
+    if axes not in SECTOR_AXES:
+        raise ValueError(f"axes must be one of {SECTOR_AXES}, got {axes!r}")
+    bins = angular_bins(x, y, step_deg=step_deg, scale=scale)
+    sectors = bins - FIRST_SECTOR
+    if axes == "merge":
+        sectors[bins == RIGHT_AXIS] = 0
+        sectors[bins == LEFT_AXIS] = _sector_count(step_deg) - 1
+    else:
+        sectors[bins < FIRST_SECTOR] = -1
+    return sectors
+
+
+def equal_share_subset(bins, size, n_bins, seed=0):
+    """Sorted int64 indices: size / n_bins drawn without replacement from each of the labels 0 .. n_bins - 1.
+
+    bins: (N,) integer labels; negative labels are never drawn (see :func:`sector_bins`).
+    size: the subset size if every bin is large enough (400 in the paper's Table 3); it must be a
+    multiple of n_bins. A bin that holds fewer than size / n_bins samples gives all of them and the
+    shortfall is not made up from the other bins, so the subset is then smaller than `size`; an
+    empty bin gives nothing. The draw is :func:`balanced_subset` over the non-negative labels.
+    """
+    bins = np.asarray(bins)
+    if bins.ndim != 1:
+        raise ValueError(f"bins must be 1-D (N,), got shape {bins.shape}")
+    for value, name in ((size, "size"), (n_bins, "n_bins")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if size % n_bins:
+        raise ValueError(f"size={size} must be a multiple of n_bins={n_bins}")
+    if bins.size and bins.max() >= n_bins:
+        raise ValueError(f"bins holds label {bins.max()}, beyond n_bins={n_bins}")
+    drawn = np.flatnonzero(bins >= 0)
+    return drawn[balanced_subset(bins[drawn], size // n_bins, seed=seed, take_all=())]
 
 
 def balanced_subset(bins, n, seed=0, take_all=(LEFT_AXIS,)):

@@ -585,12 +585,14 @@ def get_runs(config: RunConfig, runs: int, *, cache: Cache | None = None, device
     """``runs`` seeds of ``config`` stacked on a leading run axis.
 
     ``stacked``: train the missing seeds together as one stacked model (:mod:`regutils.stacked`);
-    None: on CUDA only, where it pays off, and without dropout or adversarial training. The traces have the same format either way.
+    None: on CUDA only, where it pays off, and without dropout, adversarial training or an architecture with
+    random layers (:func:`regutils.models.stochastic`). The traces have the same format either way.
     """
     configs = seeds_of(config, runs)
     progress = progress_default() if progress is None else progress
     if stacked is None:
-        plain = not (config.dropout or config.adversarial_eps)  # what a stack can train
+        # what a stack can train: vmap draws no random numbers
+        plain = not (config.dropout or config.adversarial_eps or models.stochastic(config.arch))
         stacked = runs > 1 and plain and resolve_device(device).type == "cuda"
     if stacked:
         from .stacked import get_stacked

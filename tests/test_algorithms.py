@@ -194,3 +194,32 @@ def test_summarize_curve_by_hand():
     assert out.loc[("balanced", 10), "undefined"] == 0
     with pytest.raises(ValueError, match="band"):
         algorithms.summarize_curve(curve, band=(0.9, 0.1))
+
+
+def test_subset_accuracies_and_agreement_by_hand():
+    correct = {"a": np.array([1, 1, 0, 1]), "b": np.array([1, 0, 0, 1]), "c": np.array([0, 0, 0, 1])}
+    subsets = [np.array([0, 1]), np.array([1, 2, 3]), np.array([3])]
+    acc = algorithms.subset_accuracies(correct, subsets)
+    assert list(acc.columns) == ["a", "b", "c"]
+    np.testing.assert_allclose(acc.to_numpy(), [[1, 0.5, 0], [2 / 3, 1 / 3, 1 / 3], [1, 1, 1]])
+    agreement = algorithms.subset_agreement(correct, subsets)
+    assert agreement["size"].tolist() == [2, 3, 1]
+    full = np.array([0.75, 0.5, 0.25])
+    for row, sub in zip(agreement.itertuples(), acc.to_numpy()[:2]):
+        expected = stats.ranking_agreement(full, sub)
+        assert row.spearman == pytest.approx(expected["spearman"]) and row.map == pytest.approx(expected["map"])
+    assert agreement["spearman"].iloc[0] == pytest.approx(1.0)
+    assert np.isnan(agreement["spearman"].iloc[2])  # every algorithm gets sample 3: no ranking
+    with pytest.raises(ValueError, match="empty"):
+        algorithms.subset_accuracies(correct, [])
+
+
+def test_best_n_takes_the_highest_mean_and_the_smallest_n_on_a_tie():
+    summary = pd.DataFrame({"method": ["balanced"] * 4 + ["random"] * 4, "n": [5, 10, 30, 40] * 2,
+                            "spearman_mean": [0.8, 0.95, 0.97, 0.96, 0.99, 0.9, 0.9, 0.9],
+                            "map_mean": [0.9, 1.0, 1.0, 0.9, 0.5, 0.5, 0.5, 0.5]})
+    assert algorithms.best_n(summary) == 30
+    assert algorithms.best_n(summary, metric="map") == 10
+    assert algorithms.best_n(summary, method="random") == 5
+    with pytest.raises(ValueError, match="metric"):
+        algorithms.best_n(summary, metric="pearson")

@@ -9,8 +9,12 @@ import torch.nn as nn
 from regutils import models
 
 ALL_NAMES = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc_100_12",
-             "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10", "lenet", "nin",
-             "small_cnn", "mlp"]
+             "densenet_bc_160_24", "efficientnet_b8", "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10",
+             "lenet", "nin", "small_cnn", "mlp"]
+
+
+# slow at 32x32 on a CPU: checked at a small input instead (test_large_models_at_small_input)
+LARGE = ["densenet_bc_160_24", "efficientnet_b8"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,6 +65,59 @@ def test_published_parameter_counts(name, low, high):
     assert low <= models.count_parameters(built(name, 3, 10)) <= high
 
 
+def torchvision_densenet_bc(depth, growth_rate, num_classes):
+    """torchvision's DenseNet-BC with three blocks of (depth - 4) / 6 layers: the reference for ours."""
+    from torchvision.models import DenseNet
+
+    n = (depth - 4) // 6
+    return DenseNet(growth_rate=growth_rate, block_config=(n, n, n), num_init_features=2 * growth_rate,
+                    bn_size=4, num_classes=num_classes)
+
+
+@pytest.mark.parametrize("name, depth, growth_rate", [("densenet_bc_100_12", 100, 12), ("densenet_bc_160_24", 160, 24)])
+def test_densenet_parameters_match_torchvision(name, depth, growth_rate):
+    # same blocks and transitions; torchvision's ImageNet stem is a 7x7 conv plus a BatchNorm, ours a 3x3 conv
+    stem = 2 * growth_rate
+    reference = models.count_parameters(torchvision_densenet_bc(depth, growth_rate, 10))
+    expected = reference - 7 * 7 * 3 * stem - 2 * stem + 3 * 3 * 3 * stem
+    assert models.count_parameters(built(name, 3, 10)) == expected
+
+
+def test_efficientnet_b8_has_the_published_size():
+    # 87.4M parameters with the 1000-class ImageNet head (Xie et al. 2020, Table 1)
+    count = models.count_parameters(built("efficientnet_b8", 3, 1000))
+    assert round(count / 1e6, 1) == 87.4
+    # only the stem depends on the input channels (3x3 conv, 72 filters), only the head on the classes
+    head = 993 * (2816 + 1)  # 1000 - 7 classes, each 2816 weights and a bias
+    assert count - models.count_parameters(built("efficientnet_b8", 3, 7)) == head
+    assert count - models.count_parameters(built("efficientnet_b8", 1, 7)) == head + 2 * 9 * 72
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("name", LARGE)
+def test_large_models_at_small_input(name, in_channels):
+    x = torch.randn(2, in_channels, 8, 8)
+    with torch.no_grad():
+        out = built(name, in_channels, 7)(x)
+    assert out.shape == (2, 7)
+    assert torch.isfinite(out).all()
+
+
+def test_efficientnet_stem_keeps_the_resolution():
+    net = built("efficientnet_b8", 3, 7)
+    with torch.no_grad():
+        maps = net.features(torch.randn(1, 3, 32, 32))
+    assert maps.shape[-2:] == (2, 2)  # four stride-2 stages after a stride-1 stem: 32 / 16
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_stochastic_names_the_models_with_random_layers(name):
+    from torchvision.ops import StochasticDepth
+
+    random_layers = [m for m in built(name, 3, 7).modules() if isinstance(m, (nn.Dropout, StochasticDepth))]
+    assert models.stochastic(name) == bool(random_layers)
+
+
 def test_small_model_parameters_by_hand():
     # conv 1->32 (3x3), conv 32->64 (3x3), linear 64*4*4 -> 10, all with biases
     assert models.count_parameters(built("small_cnn", 1, 10)) == (9 * 32 + 32) + (9 * 32 * 64 + 64) + (1024 * 10 + 10)
@@ -70,7 +127,7 @@ def test_small_model_parameters_by_hand():
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])
-@pytest.mark.parametrize("name", ALL_NAMES)
+@pytest.mark.parametrize("name", [n for n in ALL_NAMES if n not in LARGE])
 def test_output_shape_at_native_size(name, in_channels):
     side = models.input_size(name)
     x = torch.randn(2, in_channels, side, side)
@@ -80,7 +137,7 @@ def test_output_shape_at_native_size(name, in_channels):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", [n for n in ALL_NAMES if n != "wrn28_10"])  # wrn16_8 has the same code
+@pytest.mark.parametrize("name", [n for n in ALL_NAMES if n not in ["wrn28_10", *LARGE]])  # same code as smaller ones
 def test_channels_last_gives_the_same_output(name):
     side = models.input_size(name)
     x = torch.randn(2, 3, side, side)

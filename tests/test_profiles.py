@@ -33,6 +33,12 @@ def test_paper_profile_is_the_papers_protocol():
     assert [round(f * 200) for f in PAPER_MILESTONES] == [81, 122]
 
 
+def test_paper_profile_ranks_the_papers_networks_and_n_up_to_49():
+    s = settings("paper")
+    assert len(s.testing_archs) == 11 and len(set(s.testing_archs)) == 11  # with six scikit-learn models: 17
+    assert max(s.subset_n) == 49 and 30 in s.subset_n
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"profile": "huge"}, "profile"),
     ({"runs": 0}, "runs"),
@@ -43,6 +49,7 @@ def test_paper_profile_is_the_papers_protocol():
     ({"prune_fractions": (0.2, 1.5)}, "prune_fractions"),
     ({"prune_radii": (0.0,)}, "prune_radii"),
     ({"subset_n": (5, -1)}, "subset_n"),
+    ({"testing_archs": ("lenet", "efficientnet_b9")}, "arch"),
     ({"dataset": "mnist"}, "dataset"),
     ({"dataset": "npz", "data_path": None}, "data_path"),
     ({"colour": "red"}, "colour"),

@@ -221,6 +221,68 @@ def test_paper_scheme_11n_plus_3():
     assert np.bincount(bins[subset], minlength=12).tolist() == [4] + [30] * 11
 
 
+def plane(per_sector, step, right=0, left=0, seed=0):
+    """x, y with per_sector[k] points in the middle of sector k of `step` degrees (raw units, centre 0),
+    `right` points on the right half-axis and `left` on the left; the x range is fixed to [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    angles = np.radians(np.repeat((np.arange(len(per_sector)) + 0.5) * step, per_sector))
+    radius = rng.uniform(0.1, 0.9, angles.size)
+    x = np.concatenate([[-1.0, 1.0], np.cos(angles) * radius, rng.uniform(0.05, 0.9, right),
+                        -rng.uniform(0.05, 0.9, left)])
+    y = np.concatenate([[0.0, 0.0], np.sin(angles) * radius, np.zeros(right + left)])
+    return x, y
+
+
+@pytest.mark.parametrize("step, per_bin", [(45.0, 100), (18.0, 40)])
+def test_table3_subsets_have_400_samples_equally_from_the_sectors(step, per_bin):
+    n_sectors = int(180 / step)
+    x, y = plane([per_bin + 20 + 7 * k for k in range(n_sectors)], step, right=500, left=3)
+    for axes in sampling.SECTOR_AXES:
+        sectors = sampling.sector_bins(x, y, step_deg=step, scale=None, axes=axes)
+        subset = sampling.equal_share_subset(sectors, size=400, n_bins=n_sectors, seed=3)
+        assert subset.size == 400 and np.all(np.diff(subset) > 0)
+        assert np.bincount(sectors[subset], minlength=n_sectors).tolist() == [per_bin] * n_sectors
+        np.testing.assert_array_equal(subset, sampling.equal_share_subset(sectors, 400, n_sectors, seed=3))
+        assert not np.array_equal(subset, sampling.equal_share_subset(sectors, 400, n_sectors, seed=4))
+
+
+def test_sector_bins_put_the_half_axes_into_the_end_sectors_or_leave_them_out():
+    x, y = plane([5, 5, 5, 5], 45.0, right=7, left=2)  # the two range-fixing points lie on the axes too
+    bins = sampling.angular_bins(x, y, step_deg=45.0, scale=None)
+    merged = sampling.sector_bins(x, y, step_deg=45.0, scale=None)
+    excluded = sampling.sector_bins(x, y, step_deg=45.0, scale=None, axes="exclude")
+    np.testing.assert_array_equal(merged[bins >= FIRST_SECTOR], bins[bins >= FIRST_SECTOR] - FIRST_SECTOR)
+    assert set(merged[bins == RIGHT_AXIS]) == {0} and set(merged[bins == LEFT_AXIS]) == {3}
+    assert np.bincount(merged).tolist() == [5 + 8, 5, 5, 5 + 3]
+    assert (excluded[bins < FIRST_SECTOR] == -1).all()
+    np.testing.assert_array_equal(excluded[bins >= FIRST_SECTOR], merged[bins >= FIRST_SECTOR])
+    # the excluded half-axes are never drawn, even when every sector is short
+    subset = sampling.equal_share_subset(excluded, size=400, n_bins=4, seed=0)
+    np.testing.assert_array_equal(subset, np.flatnonzero(excluded >= 0))
+
+
+def test_a_short_bin_gives_all_it_has_and_the_subset_shrinks():
+    # 18 degree sectors holding 60, 60, 12, 60, ... samples, one sector empty: 40 from each full sector,
+    # all 12 of the short one, nothing from the empty one; no other sector makes up the shortfall
+    per_sector = [60, 60, 12, 60, 60, 60, 0, 60, 60, 60]
+    x, y = plane(per_sector, 18.0)
+    sectors = sampling.sector_bins(x, y, scale=None, axes="exclude")
+    subset = sampling.equal_share_subset(sectors, size=400, n_bins=10, seed=0)
+    assert np.bincount(sectors[subset], minlength=10).tolist() == [40, 40, 12, 40, 40, 40, 0, 40, 40, 40]
+    assert subset.size == 400 - 28 - 40
+
+
+def test_equal_share_subset_bad_inputs():
+    with pytest.raises(ValueError, match="multiple"):
+        sampling.equal_share_subset(np.zeros(10, dtype=int), size=400, n_bins=3)
+    with pytest.raises(ValueError, match="n_bins"):
+        sampling.equal_share_subset(np.array([0, 4]), size=400, n_bins=4)
+    with pytest.raises(ValueError, match="size"):
+        sampling.equal_share_subset(np.zeros(10, dtype=int), size=0, n_bins=4)
+    with pytest.raises(ValueError, match="axes"):
+        sampling.sector_bins([0.0, 1.0], [0.0, 1.0], axes="drop")
+
+
 def test_export_round_trip(tmp_path):
     dataset_index = np.arange(100) * 10 + 3
     indices = np.array([2, 5, 7, 99])

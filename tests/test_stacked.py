@@ -56,7 +56,9 @@ def test_stacked_runs_with_augmentation_are_the_single_runs(tmp_path):
     assert_like_single_runs(train_stacked(configs, progress=False), [train(c, progress=False) for c in configs])
 
 
-@pytest.mark.parametrize("arch", [a for a in models.names() if a != "wrn28_10"])
+# wrn28_10 and densenet_bc_160_24 share the code of smaller ones; get_runs never stacks a stochastic model
+@pytest.mark.parametrize("arch", [a for a in models.names()
+                                  if a not in ("wrn28_10", "densenet_bc_160_24") and not models.stochastic(a)])
 def test_every_architecture_stacks(arch):
     """Train-mode logits and BatchNorm statistics of the stack equal those of each model alone."""
     side = models.input_size(arch)
