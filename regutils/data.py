@@ -35,8 +35,8 @@ training-set statistics otherwise). Options for the teaching chapters:
 random class, drawn with ``data_seed``), ``random_inputs`` (training images
 replaced by Gaussian noise), ``train_size`` / ``test_size`` (stratified
 subsets, drawn with ``data_seed``), ``train_keep`` (positions of the training
-samples kept, after subsetting: a pruned training set). The training augmentation of the paper
-(4-pixel zero-padded random crop and horizontal flip) is applied batch-wise
+samples kept, after subsetting: a pruned training set). This book's training augmentation
+(4-pixel zero-padded random crop and horizontal flip; the paper does not describe its augmentation) is applied batch-wise
 on the device by :func:`augment`; ``augment=None`` means on for CIFAR, off
 for digits.
 """
@@ -338,7 +338,8 @@ def load(config: DataConfig, image_size: int | None = None) -> Data:
 
     augment = config.augment if config.augment is not None else config.dataset != "digits"
     ytr, yte = torch.from_numpy(y_tr), torch.from_numpy(y_te)
-    fingerprint = _fingerprint(xt, ytr, xe, yte, i_tr, i_te, np.array([augment]))
+    # the source pixels and what is done to them, not the resized floats: their rounding follows the thread count
+    fingerprint = _fingerprint(x_tr, ytr, x_te, yte, i_tr, i_te, np.array([augment, image_size or 0]))
     return Data(config.dataset, xt, ytr, xe, yte, i_tr, i_te, classes, augment, noisy, x_tr, x_te, fingerprint)
 
 

@@ -205,3 +205,17 @@ def test_data_error_is_a_value_error():
     assert issubclass(DataError, ValueError)
     with pytest.raises(DataError, match="path="):
         load(DataConfig("npz"))
+
+
+def test_fingerprint_names_the_data_not_the_float_rounding_of_its_resize():
+    # bilinear resizing rounds differently with the number of threads: the run key must not follow it
+    before = torch.get_num_threads()
+    try:
+        fingerprints = set()
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            fingerprints.add(load(DataConfig("digits"), image_size=32).fingerprint)
+    finally:
+        torch.set_num_threads(before)
+    assert len(fingerprints) == 1
+    assert load(DataConfig("digits"), image_size=28).fingerprint not in fingerprints  # the size is part of it
