@@ -42,6 +42,19 @@ from sklearn.svm import SVC
 MODES = ("replace", "add")
 
 
+
+def _check_features(train_features, train_labels, test_features, test_labels):
+    """The four inputs as arrays: features (N, D) and (M, D) matching their labels (N,) and (M,)."""
+    train_features, test_features = np.asarray(train_features), np.asarray(test_features)
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    if train_features.ndim != 2 or len(train_features) != len(train_labels):
+        raise ValueError(f"train_features must be (N, D) with N = len(train_labels), got "
+                         f"{train_features.shape} and {train_labels.shape}")
+    if test_features.ndim != 2 or len(test_features) != len(test_labels):
+        raise ValueError(f"test_features must be (M, D) with M = len(test_labels), got "
+                         f"{test_features.shape} and {test_labels.shape}")
+    return train_features, train_labels, test_features, test_labels
+
 def _mix(draw, extra, n_random, rng, mode):
     """The draw with `extra` added (mode add) or swapped in for its last samples (mode replace)."""
     if mode == "add":
@@ -101,16 +114,10 @@ def sync_svm_experiment(train_features, train_labels, test_features, test_labels
     the test sample is classified correctly), and control when control_pool is given (see
     :func:`probe_training_sets`).
     """
-    train_features, test_features = np.asarray(train_features), np.asarray(test_features)
-    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    train_features, train_labels, test_features, test_labels = _check_features(
+        train_features, train_labels, test_features, test_labels)
     synced = np.asarray(synced, dtype=bool)
     test_indices = np.asarray(test_indices, dtype=np.int64)
-    if train_features.ndim != 2 or len(train_features) != len(train_labels):
-        raise ValueError(f"train_features must be (N, D) with N = len(train_labels), got "
-                         f"{train_features.shape} and {train_labels.shape}")
-    if test_features.ndim != 2 or len(test_features) != len(test_labels):
-        raise ValueError(f"test_features must be (M, D) with M = len(test_labels), got "
-                         f"{test_features.shape} and {test_labels.shape}")
     if synced.shape != (test_indices.size, len(train_labels)):
         raise ValueError(f"synced must have shape (len(test_indices), N) = "
                          f"{(test_indices.size, len(train_labels))}, got {synced.shape}")
@@ -207,14 +214,8 @@ def binary_probe(train_features, train_labels, test_features, test_labels, synce
     right answer is yes). Returns {"with_synced", "without_synced", "control"}: the fraction of
     the repeats answered correctly. Raises :class:`NotEnoughSynchronized` like the sampler.
     """
-    train_features, test_features = np.asarray(train_features), np.asarray(test_features)
-    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
-    if train_features.ndim != 2 or len(train_features) != len(train_labels):
-        raise ValueError(f"train_features must be (N, D) with N = len(train_labels), got "
-                         f"{train_features.shape} and {train_labels.shape}")
-    if test_features.ndim != 2 or len(test_features) != len(test_labels):
-        raise ValueError(f"test_features must be (M, D) with M = len(test_labels), got "
-                         f"{test_features.shape} and {test_labels.shape}")
+    train_features, train_labels, test_features, test_labels = _check_features(
+        train_features, train_labels, test_features, test_labels)
     if not 0 <= int(j) < len(test_labels):
         raise ValueError(f"j must index one of the {len(test_labels)} test samples, got {j}")
     if int(repeats) < 1:
