@@ -42,7 +42,6 @@ from sklearn.svm import SVC
 MODES = ("replace", "add")
 
 
-
 def _check_features(train_features, train_labels, test_features, test_labels):
     """The four inputs as arrays: features (N, D) and (M, D) matching their labels (N,) and (M,)."""
     train_features, test_features = np.asarray(train_features), np.asarray(test_features)
@@ -54,6 +53,7 @@ def _check_features(train_features, train_labels, test_features, test_labels):
         raise ValueError(f"test_features must be (M, D) with M = len(test_labels), got "
                          f"{test_features.shape} and {test_labels.shape}")
     return train_features, train_labels, test_features, test_labels
+
 
 def _mix(draw, extra, n_random, rng, mode):
     """The draw with `extra` added (mode add) or swapped in for its last samples (mode replace)."""
