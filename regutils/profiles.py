@@ -53,12 +53,15 @@ class Settings:
     prune_radii: tuple[float, ...] = (0.5, 1.0, 2.0)
     subset_n: tuple[int, ...] = (2, 5, 10, 20)  # samples per angular bin (testing acceleration)
     seed: int = 0
+    # learnability chapter: the models whose sample-wise learnability is compared (Lee et al. use VGG-16,
+    # ResNet-20 and MobileNet v1); None: the first three of `archs`
+    learn_archs: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         known = models.names()
-        for a in (self.arch, *self.archs):
+        for a in (self.arch, *self.archs, *(self.learn_archs or ())):
             if a not in known:
                 raise ValueError(f"arch={a!r} is unknown; allowed: {', '.join(known)}")
         for o in (self.optimizer, *self.optimizers):
@@ -107,7 +110,8 @@ PROFILES: dict[str, dict] = {
     "paper": dict(dataset="cifar10", download=True, arch="resnet110", epochs=200, runs=10,
                   archs=("resnet20", "resnet32", "resnet110", "densenet_bc_100_12"), robustness_runs=10,
                   sync_runs=20, prune_fractions=(0.0, 0.2, 0.4, 0.6, 0.8), prune_radii=(0.5, 1.0, 2.0),
-                  subset_n=(5, 10, 20, 30, 50)),
+                  subset_n=(5, 10, 20, 30, 50),
+                  learn_archs=("vgg16_bn", "resnet20", "mobilenet")),
 }
 
 

@@ -39,6 +39,7 @@ def test_paper_profile_is_the_papers_protocol():
     ({"epochs": -3}, "epochs"),
     ({"batch_size": True}, "batch_size"),
     ({"archs": ("mlp", "nope")}, "arch"),
+    ({"learn_archs": ("mlp", "nope")}, "arch"),
     ({"optimizers": ("sgd", "rmsprop")}, "optimizer"),
     ({"prune_fractions": (0.2, 1.5)}, "prune_fractions"),
     ({"prune_radii": (0.0,)}, "prune_radii"),
@@ -57,3 +58,10 @@ def test_describe_names_data_arch_and_size():
     text = settings("smoke").describe()
     assert "digits" in text and "mlp" in text and "smoke" in text
     assert isinstance(settings("default"), Settings)
+
+
+def test_learnability_models():
+    # the paper profile compares the networks of Lee et al.; the others leave the choice to the chapter
+    assert settings("paper").learn_archs == ("vgg16_bn", "resnet20", "mobilenet")
+    assert all(settings(name).learn_archs is None for name in PROFILES if name != "paper")
+    assert settings("smoke", learn_archs=["mlp", "lenet"]).learn_archs == ("mlp", "lenet")
