@@ -17,18 +17,21 @@ Usage::
     idx, wrong = contingency.shallow_only(m_ok, trace.test_correct[:, -1])
     contingency.first_learned_by_group(m_ok, trace.test_correct)  # {"M right": 1.4, "M wrong": 3.2}
 
-Definitions (a = M correct, b = D correct at the end of epoch t):
+Definitions, in the source's orientation (D in rows, M in columns; a = D
+correct at the end of epoch t, b = M correct):
 
-* ``T_ab(t) = #{i : M_i = a and D_i^t = b}``, so T10 counts the samples M
-  gets right and D gets wrong; T00 + T01 + T10 + T11 = N at every epoch.
-* ``R_plus(t) = T11 / (T10 + T11)``: share of the M-correct ("shallow
-  learnable") samples that D gets right.
-* ``R_minus(t) = T01 / (T00 + T01)``: share of the M-wrong samples that D
-  gets right.
-* ``R_pm(t) = R_plus(t) - R_minus(t)``: how much D favours the shallow
-  learnable samples; positive when D learns them first.
+* ``T_ab(t) = #{i : D_i^t = a and M_i = b}``, so T01 counts the samples D
+  gets wrong and M gets right, T10 those D gets right and M wrong;
+  T00 + T01 + T10 + T11 = N at every epoch.
+* ``R_plus(t) = T11 / (T11 + T01)``: D's accuracy on the samples M gets right
+  ("shallow learnable").
+* ``R_minus(t) = T10 / (T10 + T00)``: D's accuracy on the samples M gets wrong.
+* ``R_pm(t) = R_plus(t) / R_minus(t)``: identically 1 when D's correctness is
+  independent of M's; above 1 when D favours the shallow learnable samples.
 
-A ratio whose denominator is 0 (M right on every sample, or on none) is nan.
+R_plus or R_minus with an empty denominator (M right on every sample, or on
+none) is nan; R_pm is inf when D gets none of the M-wrong samples right but some
+M-right ones, nan when it gets none of either.
 """
 from __future__ import annotations
 
@@ -61,17 +64,17 @@ def _shallow_and_deep(shallow_correct, deep, deep_name, deep_ndims, deep_shape):
 
 
 def contingency_counts(shallow_correct, deep_correct) -> pd.DataFrame:
-    """Contingency counts T00, T01, T10, T11 of M (fixed) against D at every epoch.
+    """Contingency counts T00, T01, T10, T11 of D (first index) against M (second) at every epoch.
 
     shallow_correct: bool (N,). deep_correct: bool (T, N), or (R, T, N) for R
     runs of D. Returns one row per epoch (and run): columns ``run`` (only for
     3-D input), ``epoch`` (1..T) and T00, T01, T10, T11 (int64).
     """
     m, d = _shallow_and_deep(shallow_correct, deep_correct, "deep_correct", (2, 3), "(T, N) or (R, T, N)")
-    t11 = np.count_nonzero(d & m, axis=-1)
-    t01 = np.count_nonzero(d & ~m, axis=-1)
-    t10 = np.count_nonzero(m) - t11
-    t00 = np.count_nonzero(~m) - t01
+    t11 = np.count_nonzero(d & m, axis=-1)  # D right, M right
+    t10 = np.count_nonzero(d & ~m, axis=-1)  # D right, M wrong
+    t01 = np.count_nonzero(m) - t11  # D wrong, M right
+    t00 = np.count_nonzero(~m) - t10  # D wrong, M wrong
     runs, epochs = (1, *d.shape[-2:-1]) if d.ndim == 2 else d.shape[:2]
     table = pd.DataFrame({"run": np.repeat(np.arange(runs), epochs), "epoch": np.tile(np.arange(1, epochs + 1), runs)})
     for name, counts in zip(COUNTS, (t00, t01, t10, t11)):
@@ -80,15 +83,19 @@ def contingency_counts(shallow_correct, deep_correct) -> pd.DataFrame:
 
 
 def ratios(counts: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``counts`` with R_plus, R_minus and R_pm added (nan for an empty denominator)."""
+    """A copy of ``counts`` with R_plus, R_minus and R_pm = R_plus / R_minus added.
+
+    R_plus = T11 / (T11 + T01), R_minus = T10 / (T10 + T00) (nan for an empty
+    denominator); R_pm is inf when R_minus = 0 < R_plus and nan when both are 0.
+    """
     missing = set(COUNTS) - set(counts.columns)
     if missing:
         raise ValueError(f"counts lacks the columns {sorted(missing)}; pass the output of contingency_counts")
     out = counts.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["R_plus"] = out["T11"] / (out["T10"] + out["T11"]).replace(0, np.nan)
-        out["R_minus"] = out["T01"] / (out["T00"] + out["T01"]).replace(0, np.nan)
-    out["R_pm"] = out["R_plus"] - out["R_minus"]
+        out["R_plus"] = out["T11"] / (out["T11"] + out["T01"]).replace(0, np.nan)
+        out["R_minus"] = out["T10"] / (out["T10"] + out["T00"]).replace(0, np.nan)
+        out["R_pm"] = out["R_plus"] / out["R_minus"]
     return out
 
 

@@ -1,16 +1,24 @@
 """Easy and hard training examples, how much sets of them overlap, and how alike their images are.
 
     from regutils import easy_hard
-    easy = easy_hard.easy(runs.train_correct)                  # correct at every epoch of every run
-    hard = easy_hard.hardest(runs.train_correct, 0.1, labels=y) # the 10 % with the lowest mean CBTL
+    w = easy_hard.early_window(runs.epochs)                     # the early stage: epochs 1..w
+    easy = easy_hard.easy(runs.train_correct, w)                # right at every epoch 1..w of every run
+    hard = easy_hard.hard(runs.train_correct, w)                # wrong at every epoch 1..w of every run
+    hard = easy_hard.hard(runs.train_correct, stage="final")    # wrong after the last epoch of every run
+    hardest = easy_hard.hardest(runs.train_correct, 0.1, labels=y)  # the 10 % with the lowest mean CBTL
     easy_hard.jaccard(easy_a, easy_b)                           # overlap of two index sets
     easy_hard.overlap_coefficient(easy_a, easy_b)               # share of the smaller set in the larger
     easy_hard.mean_pairwise_distance(features[easy], labels=y[easy])
 
-Definitions (from the eval-mode record ``correct`` of shape ``(..., T, N)``):
+Definitions (from the eval-mode record ``correct`` of shape ``(..., T, N)``),
+after Kishida & Nakayama, who call easy the examples "consistently
+well-classified at the early training stage" and hard the examples
+"misclassified":
 
-* easy: learned at the first epoch and never forgotten, in every run, i.e.
-  ``acc^t = 1`` for all t (CBTL = T in every run);
+* easy (window w): ``acc^t = 1`` for every epoch t = 1..w, in every run;
+* hard, ``stage="early"`` (window w): ``acc^t = 0`` for every t = 1..w, in
+  every run; ``stage="final"``: ``acc^T = 0`` in every run (the source does
+  not say at which stage "misclassified" applies);
 * hardest fraction f: the samples with the lowest run-averaged CBTL that
   :func:`regutils.sampling.prune` keeps when it removes the other 1 - f
   (per class when labels are given; ties broken at random under a seed);
@@ -24,10 +32,52 @@ from scipy.spatial.distance import pdist
 from . import measures, sampling
 
 
-def easy(correct) -> np.ndarray:
-    """Sorted indices of the samples correct at every epoch of every run (``(..., T, N)`` input)."""
+EARLY_SHARE = 0.1  # default early stage: the first tenth of training
+
+
+def early_window(epochs: int, share: float = EARLY_SHARE) -> int:
+    """The default early stage: the first ``ceil(share * epochs)`` epochs, at least 1."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
+        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    if not 0 < share <= 1:
+        raise ValueError(f"share={share} must lie in (0, 1]")
+    return max(1, int(np.ceil(share * epochs)))
+
+
+def _window(correct, window) -> np.ndarray:
+    """``correct`` as bool ``(R, w, N)``: the epochs 1..window of every run."""
     correct = measures._as_correct(correct)
-    return np.flatnonzero(correct.reshape(-1, correct.shape[-1]).all(axis=0))
+    epochs = correct.shape[-2]
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 1 <= window <= epochs:
+        raise ValueError(f"window={window!r} must be an integer in [1, {epochs}] (the record has {epochs} epochs)")
+    return correct[..., :window, :].reshape(-1, correct.shape[-1])
+
+
+def easy(correct, window: int) -> np.ndarray:
+    """Sorted indices of the samples correct at every epoch 1..``window`` of every run.
+
+    correct: bool ``(T, N)`` or ``(R, T, N)``; window: the early stage, 1 <= window <= T.
+    """
+    return np.flatnonzero(_window(correct, window).all(axis=0))
+
+
+def hard(correct, window: int | None = None, stage: str = "early") -> np.ndarray:
+    """Sorted indices of the misclassified samples, in every run.
+
+    ``stage="early"``: wrong at every epoch 1..``window``; ``stage="final"``:
+    wrong after the last epoch (``window`` must then be None).
+    correct: bool ``(T, N)`` or ``(R, T, N)``.
+    """
+    if stage == "early":
+        if window is None:
+            raise ValueError("stage='early' needs window= the last epoch of the early stage")
+        return np.flatnonzero(~_window(correct, window).any(axis=0))
+    if stage == "final":
+        if window is not None:
+            raise ValueError(f"stage='final' takes no window, got window={window!r}")
+        correct = measures._as_correct(correct)
+        return np.flatnonzero(~correct[..., -1, :].reshape(-1, correct.shape[-1]).any(axis=0))
+    raise ValueError(f"stage={stage!r} is unknown; allowed: 'early', 'final'")
 
 
 def hardest(correct, fraction: float, labels=None, seed: int = 0) -> np.ndarray:

@@ -56,12 +56,15 @@ class Settings:
     # networks ranked in testing acceleration (paper §4.2), next to six scikit-learn models
     testing_archs: tuple[str, ...] = ("small_cnn", "mlp", "lenet")
     seed: int = 0
+    # learnability chapter: the models whose sample-wise learnability is compared (Lee et al. use VGG-16,
+    # ResNet-20 and MobileNet v1); None: the first three of `archs`
+    learn_archs: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
         known = models.names()
-        for a in (self.arch, *self.archs, *self.testing_archs):
+        for a in (self.arch, *self.archs, *self.testing_archs, *(self.learn_archs or ())):
             if a not in known:
                 raise ValueError(f"arch={a!r} is unknown; allowed: {', '.join(known)}")
         for o in (self.optimizer, *self.optimizers):
@@ -141,7 +144,8 @@ PROFILES: dict[str, dict] = {
                   subset_n=(5, 10, 15, 20, 25, 30, 35, 40, 45, 49),  # the paper's n <= 49
                   # the 11 networks of the paper's Table 3
                   testing_archs=("lenet", "nin", "vgg19_bn", "resnet20", "resnet32", "resnet110", "wrn16_8",
-                                 "wrn28_10", "efficientnet_b8", "densenet_bc_100_12", "densenet_bc_160_24")),
+                                 "wrn28_10", "efficientnet_b8", "densenet_bc_100_12", "densenet_bc_160_24"),
+                  learn_archs=("vgg16_bn", "resnet20", "mobilenet")),
 }
 
 # Each optimizer's initial learning rate (Settings.optimizer_lrs), per profile.

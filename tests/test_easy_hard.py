@@ -8,14 +8,65 @@ from hypothesis import strategies as st
 from regutils import easy_hard
 
 
-def test_easy_needs_every_epoch_of_every_run():
-    # 2 runs, 3 epochs, 4 samples
-    correct = np.array([
-        [[1, 1, 0, 1], [1, 1, 1, 1], [1, 1, 1, 0]],
-        [[1, 0, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]],
-    ], dtype=bool)
-    assert easy_hard.easy(correct).tolist() == [0]
-    assert easy_hard.easy(correct[1]).tolist() == [0, 2, 3]
+# 2 runs, 4 epochs, 5 samples
+RECORD = np.array([
+    [[1, 1, 0, 0, 1], [1, 1, 0, 0, 1], [1, 0, 1, 0, 0], [1, 1, 1, 0, 1]],
+    [[1, 1, 0, 0, 0], [1, 1, 0, 1, 1], [0, 1, 0, 0, 1], [1, 1, 1, 1, 1]],
+], dtype=bool)
+
+
+def test_easy_is_right_at_every_early_epoch_of_every_run():
+    # window 1: samples right at epoch 1 in both runs: 0, 1 (4 is right in run 0 only)
+    assert easy_hard.easy(RECORD, 1).tolist() == [0, 1]
+    assert easy_hard.easy(RECORD, 2).tolist() == [0, 1]
+    # epoch 3: sample 0 is wrong in run 1, sample 1 in run 0
+    assert easy_hard.easy(RECORD, 3).tolist() == []
+    assert easy_hard.easy(RECORD[0], 3).tolist() == [0]
+    assert easy_hard.easy(RECORD[1], 4).tolist() == [1]
+
+
+def test_a_late_forgetting_event_leaves_a_sample_easy():
+    # learned at epoch 1, forgotten at the last epoch: easy for the early stage, not for "every epoch"
+    record = np.array([[1, 0], [1, 0], [1, 1], [0, 1]], dtype=bool)
+    assert easy_hard.easy(record, 3).tolist() == [0]
+    assert easy_hard.easy(record, 4).tolist() == []
+
+
+def test_hard_early_and_final():
+    # early, window 1: wrong at epoch 1 in both runs: 2, 3
+    assert easy_hard.hard(RECORD, 1).tolist() == [2, 3]
+    # window 2: sample 3 is right at epoch 2 of run 1
+    assert easy_hard.hard(RECORD, 2).tolist() == [2]
+    # final: wrong after epoch 4 in both runs: none; in run 0 alone: sample 3
+    assert easy_hard.hard(RECORD, stage="final").tolist() == []
+    assert easy_hard.hard(RECORD[0], stage="final").tolist() == [3]
+
+
+def test_easy_and_hard_are_disjoint():
+    rng = np.random.default_rng(0)
+    record = rng.random((3, 8, 200)) < 0.6
+    for w in range(1, 9):
+        assert np.intersect1d(easy_hard.easy(record, w), easy_hard.hard(record, w)).size == 0
+
+
+def test_early_window():
+    assert [easy_hard.early_window(t) for t in (1, 6, 10, 30, 200)] == [1, 1, 1, 3, 20]
+    assert easy_hard.early_window(30, share=0.5) == 15
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: easy_hard.easy(RECORD, 0), "window"),
+    (lambda: easy_hard.easy(RECORD, 5), "window"),
+    (lambda: easy_hard.easy(RECORD, 2.0), "window"),
+    (lambda: easy_hard.hard(RECORD), "window"),
+    (lambda: easy_hard.hard(RECORD, 2, stage="final"), "window"),
+    (lambda: easy_hard.hard(RECORD, 2, stage="late"), "stage"),
+    (lambda: easy_hard.early_window(0), "epochs"),
+    (lambda: easy_hard.early_window(10, share=0), "share"),
+])
+def test_bad_arguments_name_the_parameter(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
 
 
 def test_hardest_and_easiest_by_hand():

@@ -196,3 +196,29 @@ def test_bad_channel_counts(bad):
         models.build("lenet", bad, 10)
     with pytest.raises(ValueError, match="num_classes"):
         models.build("lenet", 3, bad)
+
+
+def conv_bn(cin, cout, k=3, bias=True, groups=1):
+    """Parameters of a k x k convolution (with or without bias) followed by BatchNorm (weight and bias)."""
+    return k * k * (cin // groups) * cout + (cout if bias else 0) + 2 * cout
+
+
+def test_vgg16_parameters_by_hand():
+    # 13 conv3x3 (with bias) + BN layers of the VGG-16 configuration, then one linear 512 -> classes
+    widths = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+    expected = sum(conv_bn(cin, cout) for cin, cout in zip([3] + widths[:-1], widths)) + 512 * 10 + 10
+    assert models.count_parameters(built("vgg16_bn", 3, 10)) == expected
+    convs = [m for m in built("vgg16_bn", 3, 10).modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 13  # VGG-16's 13 convolutions; its three FC layers become one linear layer on 32x32
+
+
+def test_mobilenet_is_v1_with_its_parameter_count():
+    # Howard et al. (2017), the MobileNet Lee et al. use: a 3x3 stem of 32 channels, 13 depthwise-separable
+    # blocks (depthwise 3x3 + BN, pointwise 1x1 + BN, no biases), global pooling, one linear layer
+    widths = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
+    blocks = sum(conv_bn(cin, cin, bias=False, groups=cin) + conv_bn(cin, cout, k=1, bias=False)
+                 for cin, cout in zip(widths[:-1], widths[1:]))
+    expected = conv_bn(3, 32, bias=False) + blocks + 1024 * 10 + 10
+    assert models.count_parameters(built("mobilenet", 3, 10)) == expected
+    # with ImageNet's 1000 classes: the 4.2 million parameters of 1.0 MobileNet-224 (Howard et al.)
+    assert round(models.count_parameters(built("mobilenet", 3, 1000)) / 1e6, 1) == 4.2

@@ -45,6 +45,7 @@ def test_paper_profile_ranks_the_papers_networks_and_n_up_to_49():
     ({"epochs": -3}, "epochs"),
     ({"batch_size": True}, "batch_size"),
     ({"archs": ("mlp", "nope")}, "arch"),
+    ({"learn_archs": ("mlp", "nope")}, "arch"),
     ({"optimizers": ("sgd", "rmsprop")}, "optimizer"),
     ({"prune_fractions": (0.2, 1.5)}, "prune_fractions"),
     ({"prune_radii": (0.0,)}, "prune_radii"),
@@ -96,3 +97,10 @@ def test_optimizer_rates_reach_run_config():
 def test_bad_optimizer_rates_name_the_parameter(rates, message):
     with pytest.raises(ValueError, match=message):
         settings("smoke", optimizer_lrs=rates)
+
+
+def test_learnability_models():
+    # the paper profile compares the networks of Lee et al.; the others leave the choice to the chapter
+    assert settings("paper").learn_archs == ("vgg16_bn", "resnet20", "mobilenet")
+    assert all(settings(name).learn_archs is None for name in PROFILES if name != "paper")
+    assert settings("smoke", learn_archs=["mlp", "lenet"]).learn_archs == ("mlp", "lenet")
