@@ -6,7 +6,7 @@
     csr = sensitivity.critical_sample_ratio(model, x, r=0.1, steps=10, step_size=0.025)
     sensitivity.top_share(g, 0.1)                          # share of the total held by the top 10 %
     G = sensitivity.class_sensitivity(model, x, y, num_classes=10, per_class=50)   # (10, 10)
-    sensitivity.diagonal_dominance(G)                      # 1 when no class stands out
+    sensitivity.off_diagonal_share(G)                      # share of G across classes, (K-1)/K when uniform
 
 All follow Arpit et al. (2017). ``loss_sensitivity`` is the L1 norm of the
 gradient of the sample's own cross-entropy loss with respect to its input (in
@@ -125,7 +125,7 @@ def class_sensitivity(model: torch.nn.Module, x: torch.Tensor, y, num_classes: i
     gives every x' its own value, one backward pass per class i.
 
         G = class_sensitivity(model, data.x_train, data.y_train, num_classes=10, per_class=50)
-            sensitivity.diagonal_dominance(G)      # mean diagonal / mean off-diagonal
+            sensitivity.off_diagonal_share(G)      # the share that goes across classes
     """
     _check_inputs(x, batch_size)
     y = _check_labels(x, y)
@@ -162,19 +162,22 @@ def class_sensitivity(model: torch.nn.Module, x: torch.Tensor, y, num_classes: i
     return out
 
 
-def diagonal_dominance(matrix) -> float:
-    """Mean of the diagonal over the mean of the off-diagonal entries of a square matrix, NaN entries skipped.
+def off_diagonal_share(matrix) -> float:
+    """Share of the total of a square non-negative matrix held by its off-diagonal entries, NaN entries skipped.
 
-    1 when a class reacts to its own samples no more than to the others'; NaN
-    for a 1x1 matrix or an off-diagonal mean of 0.
+    For the per-class loss sensitivity: how much of the classes' sensitivity
+    goes to the training samples of *other* classes, the patterns shared
+    across classes. ``(K - 1) / K`` when every class reacts to all classes
+    alike, 0 when each reacts to its own samples only; NaN for an all-zero
+    (or all-NaN) matrix.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.size == 0:
         raise ValueError(f"matrix must be square (K, K) with K >= 1, got shape {matrix.shape}")
-    off = matrix[~np.eye(len(matrix), dtype=bool)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_off = np.nanmean(off) if np.isfinite(off).any() else np.nan
-        return float(np.nanmean(np.diag(matrix)) / mean_off) if mean_off != 0 else float("nan")
+    if (matrix < 0).any():
+        raise ValueError("matrix must be non-negative (NaN allowed for absent classes)")
+    total = np.nansum(matrix)
+    return float((total - np.nansum(np.diag(matrix))) / total) if total > 0 else float("nan")
 
 
 def critical_samples(model: torch.nn.Module, x: torch.Tensor, r: float, steps: int = 10,

@@ -64,3 +64,77 @@ def test_peak_epoch_and_drop_by_hand():
 def test_peak_functions_reject_empty_curves(function):
     with pytest.raises(ValueError, match=r"acc must have shape \(..., T\)"):
         function(np.zeros((2, 0)))
+
+
+# --- judgements on times to fit (T = 10 epochs: 11 means "never reached")
+
+
+def test_growth_bounds_by_hand():
+    assert fitting.growth_bounds([3, 4, 7], 10) == (4.0, 4.0)
+    assert fitting.growth_bounds([3, 11], 10) == (8.0, np.inf)  # the largest set never fitted
+    assert fitting.growth_bounds([11, 5], 10) == (-np.inf, -6.0)  # the smallest never fitted
+    assert fitting.growth_bounds([11, 11], 10) == (-np.inf, np.inf)
+
+
+@pytest.mark.parametrize("times, expected", [
+    ([2, 3, 6], True), ([4, 4], False), ([5, 3], False),  # reached at both ends
+    ([2, 11], True),  # censored at the largest size: grows by at least 9
+    ([11, 6], False), ([11, 11], None),
+])
+def test_fit_time_grows_on_both_sides(times, expected):
+    assert fitting.fit_time_grows(np.array(times), 10) is expected
+
+
+@pytest.mark.parametrize("times, reference, expected", [
+    ([3, 8], [2, 3], True), ([3, 4], [2, 3], False), ([3, 3], [2, 4], False),  # growth 5 vs 1, 1 vs 1, 0 vs 2
+    ([3, 11], [2, 5], True),  # at least 8 against 3
+    ([3, 11], [2, 11], None),  # at least 8 against at least 9: open
+    ([2, 3], [3, 11], False),  # 1 against at least 8
+    ([11, 11], [2, 3], None),
+])
+def test_fit_time_grows_faster_on_both_sides(times, reference, expected):
+    assert fitting.fit_time_grows_faster(np.array(times), np.array(reference), 10) is expected
+
+
+@pytest.mark.parametrize("peak, fitted, expected", [(3, 7, True), (7, 7, False), (9, 4, False), (3, 11, None)])
+def test_peak_before_fit_on_both_sides(peak, fitted, expected):
+    assert fitting.peak_before_fit(peak, fitted, 10) is expected
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: fitting.growth_bounds([3], 10), "S >= 2"),
+    (lambda: fitting.growth_bounds([0.5, 3.0], 10), "integer array"),
+    (lambda: fitting.growth_bounds([3, 12], 10), r"1\.\.11"),
+    (lambda: fitting.growth_bounds([3, 4], 0), "epochs=0"),
+    (lambda: fitting.fit_time_grows_faster([3, 4, 5], [3, 4], 10), "same sizes"),
+    (lambda: fitting.peak_before_fit(11, 4, 10), "peak=11"),
+    (lambda: fitting.peak_before_fit(3, 12, 10), r"1\.\.11"),
+])
+def test_judgements_reject_bad_inputs(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_difficulty_dispersion_by_hand():
+    # 4 runs: two samples always right, two always wrong: rates 0, 0, 1, 1, mean 0.5
+    correct = np.array([[True, True, False, False]] * 4)
+    assert fitting.difficulty_dispersion(correct) == pytest.approx((1 / 3) / (0.25 / 4))
+    # rates 0.25, 0.25, 0.75, 0.75 (mean 0.5): variance 1/12 against 1/16
+    correct = np.array([[0, 1, 1, 0], [1, 0, 0, 1], [1, 1, 0, 0], [1, 1, 0, 0]], dtype=bool)
+    assert fitting.difficulty_dispersion(correct) == pytest.approx((1 / 12) / (1 / 16))
+
+
+def test_difficulty_dispersion_separates_equally_hard_from_mixed_samples():
+    rng = np.random.default_rng(0)
+    runs, n = 10, 4000
+    same = rng.random((runs, n)) < 0.6  # every sample right with probability 0.6
+    mixed = rng.random((runs, n)) < np.where(np.arange(n) % 2 == 0, 0.95, 0.25)  # easy and hard halves
+    assert fitting.difficulty_dispersion(same) == pytest.approx(1.0, abs=0.1)
+    assert fitting.difficulty_dispersion(mixed) > 3
+
+
+def test_difficulty_dispersion_undefined_cases_and_bad_input():
+    assert np.isnan(fitting.difficulty_dispersion(np.array([[True, False, True]])))  # one run
+    assert np.isnan(fitting.difficulty_dispersion(np.ones((3, 4), dtype=bool)))  # nothing ever wrong
+    with pytest.raises(ValueError, match="bool array of shape"):
+        fitting.difficulty_dispersion(np.ones((3, 4)))

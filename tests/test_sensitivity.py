@@ -202,12 +202,21 @@ def test_class_sensitivity_rejects_bad_parameters(kwargs, message):
         sensitivity.class_sensitivity(torch.nn.Linear(2, 2), **args)
 
 
-def test_diagonal_dominance_by_hand():
-    assert sensitivity.diagonal_dominance([[4.0, 1.0], [3.0, 2.0]]) == pytest.approx(3.0 / 2.0)
-    assert sensitivity.diagonal_dominance(np.ones((3, 3))) == pytest.approx(1.0)
+def test_off_diagonal_share_by_hand():
+    assert sensitivity.off_diagonal_share([[4.0, 1.0], [3.0, 2.0]]) == pytest.approx(4.0 / 10.0)
+    assert sensitivity.off_diagonal_share(np.ones((4, 4))) == pytest.approx(3 / 4)  # no class stands out
+    assert sensitivity.off_diagonal_share(np.diag([1.0, 2.0, 3.0])) == 0.0  # each class reacts to its own only
     nan = float("nan")
-    assert sensitivity.diagonal_dominance([[2.0, 1.0, nan], [1.0, 4.0, nan], [nan, nan, nan]]) == pytest.approx(3.0)
-    assert np.isnan(sensitivity.diagonal_dominance([[1.0]]))
-    assert np.isnan(sensitivity.diagonal_dominance([[1.0, 0.0], [0.0, 1.0]]))
+    assert sensitivity.off_diagonal_share([[2.0, 1.0, nan], [1.0, 4.0, nan], [nan, nan, nan]]) == pytest.approx(0.25)
+    assert np.isnan(sensitivity.off_diagonal_share(np.zeros((2, 2))))
     with pytest.raises(ValueError, match="matrix must be square"):
-        sensitivity.diagonal_dominance(np.ones((2, 3)))
+        sensitivity.off_diagonal_share(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="non-negative"):
+        sensitivity.off_diagonal_share([[1.0, -1.0], [0.0, 1.0]])
+
+
+def test_off_diagonal_share_orders_shared_above_class_specific_sensitivity():
+    # a class that also reacts to the other classes' samples shares more than one that reacts to its own
+    specific = np.eye(3) * 5 + 1
+    shared = np.eye(3) * 5 + 3
+    assert sensitivity.off_diagonal_share(shared) > sensitivity.off_diagonal_share(specific)
