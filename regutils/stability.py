@@ -92,16 +92,16 @@ def spearman_brown(r1, k):
     return k * r1 / (1 + (k - 1) * r1)
 
 
-def runs_needed(r1: float, target: float) -> int:
+def runs_needed(r1: float, target: float) -> int | float:
     """Total runs (two halves) whose split-half statistic Spearman-Brown predicts at ``target`` or above.
 
     Inverts :func:`spearman_brown` for the runs per half, k = target (1 - r1) / (r1 (1 - target)),
-    and returns 2 ceil(k); a huge number when r1 <= 0.
+    and returns 2 ceil(k); inf when r1 <= 0 (no number of runs gets there).
     """
     if not 0 < target < 1:
         raise ValueError(f"target={target!r} must lie in (0, 1)")
     if not r1 > 0:
-        return np.iinfo(np.int64).max
+        return math.inf
     if r1 >= 1:
         return 2
     return 2 * max(1, math.ceil(target * (1 - r1) / (r1 * (1 - target)) - 1e-9))

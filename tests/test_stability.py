@@ -86,6 +86,7 @@ def test_spearman_brown_by_hand():
     assert stability.spearman_brown(0.5, 1) == pytest.approx(0.5)
     assert stability.runs_needed(0.5, 0.95) == 38  # k = 0.95 * 0.5 / (0.5 * 0.05) = 19 per half
     assert stability.runs_needed(0.9, 0.95) == 6  # k = 2.11 -> 3 per half
+    assert stability.runs_needed(0.0, 0.95) == float("inf") and stability.runs_needed(1.0, 0.95) == 2
     assert stability.spearman_brown(0.9, 3) >= 0.95 > stability.spearman_brown(0.9, 2)
 
 
