@@ -16,8 +16,10 @@ second call only reads.
 
 One row per candidate: the statistics of :func:`regutils.stability.summary` (the targets of
 :data:`regutils.stability.TARGETS` and whether each is met), seconds per run (training plus
-evaluation, from the traces: the seconds of the machine that trained them), and the hours
-``runs`` such runs take. Written to ``bench/results/recipe_study.csv`` with the config of each
+evaluation, from the traces: the seconds of the machine that trained them), the hours
+``runs`` such runs take, and ``between_archs_density``: the smallest Pearson between the
+architectures of the grid at the same epochs and schedule (Table 2,
+:func:`regutils.stability.smallest_between_configs`; empty with one architecture). Written to ``bench/results/recipe_study.csv`` with the config of each
 row; the split-half statistic against the number of runs (observed and Spearman-Brown) to
 ``bench/results/recipe_study_curve.csv``.
 """
@@ -51,9 +53,10 @@ def candidates(archs, epochs, schedules, lr, batch_size, data: DataConfig) -> li
 
 def study(configs: list[RunConfig], runs: int, device: str = "cpu", n_splits: int = 20):
     """The rows (one per config) and the grows-with-runs curves of the configs' ``runs`` runs."""
-    rows, curves = [], []
+    rows, curves, traces = [], [], []
     for config in configs:
         trace = get_runs(config, runs, device=device)
+        traces.append(trace)
         row = {"arch": config.arch, "epochs": config.epochs, "schedule": config.schedule, "lr": config.learning_rate,
                **stability.summary(trace, n_splits=n_splits)}
         row.update({f"met_{k}": v for k, v in stability.targets_met(row).items()})
@@ -65,7 +68,14 @@ def study(configs: list[RunConfig], runs: int, device: str = "cpu", n_splits: in
             curve = stability.grows_with_runs(per_run, n_splits=n_splits)
             curves.append(curve.assign(arch=config.arch, epochs=config.epochs, schedule=config.schedule,
                                        measure=name))
-    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+    table = pd.DataFrame(rows)
+    # Table 2: the candidates that differ only in architecture, against each other
+    table["between_archs_density"] = float("nan")
+    for (epochs, schedule), group in table.groupby(["epochs", "schedule"]):
+        if group["arch"].nunique() >= 2:
+            chosen = {i: traces[i] for i in group.index}
+            table.loc[group.index, "between_archs_density"] = stability.smallest_between_configs(chosen)
+    return table, pd.concat(curves, ignore_index=True)
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -100,7 +110,8 @@ def main(argv=None) -> pd.DataFrame:
           f"{' (quick: 200 / 100 images)' if args.quick else ''}, device {args.device}, {args.threads} threads",
           flush=True)
     table, curves = study(configs, runs, device=args.device)
-    shown = ["arch", "epochs", "schedule", "runs", "test_acc", *stability.TARGETS, "seconds_per_run",
+    shown = ["arch", "epochs", "schedule", "runs", "test_acc", *stability.TARGETS, "between_archs_density",
+             "seconds_per_run",
              "hours_for_runs", "runs_for_cbtl", "runs_for_events"]
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.precision", 3):
         print(table[shown].to_string(index=False))

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -49,3 +50,14 @@ def test_quick_study_writes_rows_with_their_configs_and_resumes(recipe_study, tm
 def test_one_run_is_refused(recipe_study):
     with pytest.raises(SystemExit):
         recipe_study.parse(["--runs", "1"])
+
+
+def test_architectures_are_compared_at_equal_epochs(recipe_study, tmp_path, monkeypatch):
+    monkeypatch.setenv("REGUTILS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REGUTILS_PROGRESS", "0")
+    data = replace(RunConfig().data, train_size=150, test_size=60)  # digits: small and fast, the same code path
+    configs = recipe_study.candidates(["mlp", "small_cnn"], [2, 3], ["onecycle"], 0.05, 50, data)
+    table, _ = recipe_study.study(configs, runs=2)
+    assert table["between_archs_density"].notna().all()
+    for _, group in table.groupby("epochs"):
+        assert group["between_archs_density"].nunique() == 1 and group["between_archs_density"].abs().max() <= 1
