@@ -10,6 +10,7 @@
     d = density.density(cbtl, events)
 
 Modules: data, models, train, trace (records and cache), measures, density,
-sampling, sync, stats, plots, profiles, cli (``python -m regutils --help``).
+sampling, sync, stats, stability (run-to-run stability of a recipe), plots,
+profiles, cli (``python -m regutils --help``).
 """
 __version__ = "0.1.0"

@@ -169,6 +169,7 @@ def config_at_epoch(config, epoch: int):
         raise ValueError(f"epoch={epoch!r} must be an integer in 1..{config.epochs}")
     if epoch == config.epochs:
         return config
-    if config.schedule == "cosine":
-        raise ValueError("schedule='cosine' depends on the number of epochs; only multistep and constant truncate")
+    if config.schedule in ("cosine", "onecycle"):
+        raise ValueError(f"schedule={config.schedule!r} depends on the number of epochs; "
+                         "only multistep and constant truncate")
     return replace(config, epochs=epoch, milestones=tuple(config.lr_milestones))

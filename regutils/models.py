@@ -19,6 +19,10 @@ for the 8x8 scikit-learn digits):
 - VGG-16 and VGG-19 with BatchNorm, one linear classifier 512 -> classes.
 - MobileNet v1 (Howard et al. 2017), stride 1 in the first convolution.
 - Wide ResNet WRN-16-8 and WRN-28-10 (Zagoruyko & Komodakis 2016).
+- ``convnet3``: the plain reference network of the default profile, three blocks of
+  conv3x3-BN-ReLU (one convolution per block) + 2x2 max pool at widths 32/64/128,
+  global average pool, linear; ``convnet3_w2`` doubles the widths (64/128/256),
+  ``convnet3x2`` has two conv-BN-ReLU per block at widths 32/64/128.
 - LeNet-5 style, Network-in-Network (Lin et al. 2014, with BatchNorm),
   ``small_cnn`` (conv 1->32->64, one linear layer) and ``mlp`` (one hidden layer).
 
@@ -34,6 +38,16 @@ resnet44   658586       0.66M
 resnet56   853018       0.85M
 resnet110  1727962      1.7M
 =========  ===========  =====
+
+Trainable parameters of the plain networks (in_channels=3, num_classes=10):
+
+===========  ==========
+name         parameters
+===========  ==========
+convnet3     94762
+convnet3_w2  373834
+convnet3x2   288746
+===========  ==========
 
 Every model ends in a global (adaptive) average pool or fixed-size pool, so it
 also runs at sizes other than its native one; all use standard layers only, so
@@ -354,6 +368,34 @@ def wrn16_8(in_channels, num_classes): return WideResNet(16, 8, in_channels, num
 def wrn28_10(in_channels, num_classes): return WideResNet(28, 10, in_channels, num_classes)
 
 
+# ---------------------------------------------------------------- plain conv network
+
+
+class ConvNet(nn.Module):
+    """Blocks of ``convs`` x (conv3x3-BN-ReLU) + 2x2 max pool at ``widths``, global average pool, linear."""
+
+    def __init__(self, widths, convs, in_channels, num_classes):
+        super().__init__()
+        layers, planes = [], in_channels
+        for width in widths:
+            for _ in range(convs):
+                layers += [nn.Conv2d(planes, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                           nn.ReLU(inplace=True)]
+                planes = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.linear = nn.Linear(planes, num_classes)
+        self.apply(_init_fan_out)
+
+    def forward(self, x):
+        return self.linear(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+
+
+def convnet3(in_channels, num_classes): return ConvNet((32, 64, 128), 1, in_channels, num_classes)
+def convnet3_w2(in_channels, num_classes): return ConvNet((64, 128, 256), 1, in_channels, num_classes)
+def convnet3x2(in_channels, num_classes): return ConvNet((32, 64, 128), 2, in_channels, num_classes)
+
+
 # ---------------------------------------------------------------- small networks
 
 
@@ -463,6 +505,9 @@ _REGISTRY = {
     "mobilenet": (mobilenet, 32),
     "wrn16_8": (wrn16_8, 32),
     "wrn28_10": (wrn28_10, 32),
+    "convnet3": (convnet3, 32),
+    "convnet3_w2": (convnet3_w2, 32),
+    "convnet3x2": (convnet3x2, 32),
     "lenet": (lenet, 32),
     "nin": (nin, 32),
     "small_cnn": (small_cnn, 8),

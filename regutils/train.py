@@ -26,7 +26,13 @@ momentum       sgd momentum; nesterov switches to Nesterov's
 weight_decay   L2 coefficient added by the optimizer
 schedule       multistep: lr divided by 10 at ``milestones`` (default: the
                paper's epochs 81 and 122 of 200, scaled to ``epochs``);
-               cosine: cosine annealing to 0 over ``epochs``; constant
+               cosine: cosine annealing to 0 over ``epochs``; constant;
+               onecycle: torch's ``OneCycleLR`` (peak = lr, start and
+               floor at lr / 25 and lr / 25e4, rise over the first 30%,
+               cosine fall) stepped once per epoch over ``epochs + 1``
+               steps, so epoch e (0-based) trains at step e of the curve
+               and the floor is where training ends; the momentum is the
+               config's throughout (no momentum cycling)
 seed           model initialization, sample order and augmentation
 dropout        probability of dropout on the input of the model's
                classifier layer, in training only (0: none)
@@ -64,7 +70,7 @@ from .trace import (Cache, Trace, TraceError, cache_key, config_dict, file_key, 
                     write_sealed)
 
 OPTIMIZERS = ("sgd", "adagrad", "adamax", "adam")
-SCHEDULES = ("multistep", "cosine", "constant")
+SCHEDULES = ("multistep", "cosine", "constant", "onecycle")
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002, "adam": 0.001}
 PAPER_MILESTONES = (81 / 200, 122 / 200)  # fractions of training, from the paper's 200-epoch schedule
 REGULARIZERS = {"dropout": 0.0, "adversarial_eps": 0.0}  # RunConfig fields left out of the key when off
@@ -187,6 +193,10 @@ def _scheduler(config: RunConfig, opt: torch.optim.Optimizer):
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=config.lr_milestones, gamma=0.1)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    if config.schedule == "onecycle":
+        # per epoch, one step beyond the last epoch: the last epoch trains above the floor
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=config.epochs + 1,
+                                                   cycle_momentum=False)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
@@ -425,8 +435,9 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
             new_model = copy.deepcopy(model)
             new_model.load_state_dict(state["model"])
             new_opt = _optimizer(config, new_model.parameters())
-            new_opt.load_state_dict(state["optimizer"])
+            # the scheduler first: building one sets the rate (OneCycleLR to its start), the saved state then wins
             new_sched = _scheduler(config, new_opt)
+            new_opt.load_state_dict(state["optimizer"])
             new_sched.load_state_dict(state["scheduler"])
             new_gen = torch.Generator()
             new_gen.set_state(state["generator"])

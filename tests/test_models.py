@@ -10,7 +10,7 @@ from regutils import models
 
 ALL_NAMES = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc_100_12",
              "densenet_bc_160_24", "efficientnet_b8", "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10",
-             "lenet", "nin", "small_cnn", "mlp"]
+             "convnet3", "convnet3_w2", "convnet3x2", "lenet", "nin", "small_cnn", "mlp"]
 
 
 # slow at 32x32 on a CPU: checked at a small input instead (test_large_models_at_small_input)
@@ -27,6 +27,22 @@ def resnet_table():
     """Rows (name, parameters, paper value) of the table in the module docstring."""
     rows = re.findall(r"^(resnet\d+)\s+(\d+)\s+([\d.]+)M\s*$", models.__doc__, flags=re.MULTILINE)
     return [(name, int(count), paper) for name, count, paper in rows]
+
+
+def convnet_table():
+    """Rows (name, parameters) of the plain networks' table in the module docstring."""
+    return [(name, int(count)) for name, count in
+            re.findall(r"^(convnet3\w*)\s+(\d+)\s*$", models.__doc__, flags=re.MULTILINE)]
+
+
+def convnet_parameters_by_hand(widths, convs, in_channels=3, num_classes=10):
+    # bias-free 3x3 convs, BatchNorm (weight and bias) after each, linear from the last width
+    total, planes = 0, in_channels
+    for width in widths:
+        for _ in range(convs):
+            total += 9 * planes * width + 2 * width
+            planes = width
+    return total + planes * num_classes + num_classes
 
 
 def test_names_are_the_registry():
@@ -91,6 +107,24 @@ def test_efficientnet_b8_has_the_published_size():
     head = 993 * (2816 + 1)  # 1000 - 7 classes, each 2816 weights and a bias
     assert count - models.count_parameters(built("efficientnet_b8", 3, 7)) == head
     assert count - models.count_parameters(built("efficientnet_b8", 1, 7)) == head + 2 * 9 * 72
+
+
+def test_convnet_table_lists_every_plain_network():
+    assert [name for name, _ in convnet_table()] == ["convnet3", "convnet3_w2", "convnet3x2"]
+
+
+@pytest.mark.parametrize("name, count", convnet_table())
+def test_convnet_parameters_match_table_and_hand_count(name, count):
+    layout = {"convnet3": ((32, 64, 128), 1), "convnet3_w2": ((64, 128, 256), 1), "convnet3x2": ((32, 64, 128), 2)}
+    assert models.count_parameters(built(name, 3, 10)) == count == convnet_parameters_by_hand(*layout[name])
+
+
+def test_convnet_layers():
+    net = built("convnet3x2", 3, 10)
+    kinds = [type(m).__name__ for m in net.features]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU"] * 2 + ["MaxPool2d"] + (["Conv2d", "BatchNorm2d", "ReLU"] * 2
+                                                                            + ["MaxPool2d"]) * 2
+    assert [type(m).__name__ for m in built("convnet3", 3, 10).features].count("Conv2d") == 3
 
 
 @pytest.mark.parametrize("in_channels", [1, 3])

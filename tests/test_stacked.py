@@ -56,6 +56,15 @@ def test_stacked_runs_with_augmentation_are_the_single_runs(tmp_path):
     assert_like_single_runs(train_stacked(configs, progress=False), [train(c, progress=False) for c in configs])
 
 
+
+def test_stacked_one_cycle_runs_are_the_single_runs(tmp_path):
+    config = RunConfig(DataConfig("npz", path=tiny_colour_npz(tmp_path / "c.npz")), arch="convnet3", epochs=3,
+                       batch_size=32, lr=0.05, nesterov=True, schedule="onecycle")
+    configs = seeds_of(config, 2)
+    stacked = train_stacked(configs, progress=False)
+    assert_like_single_runs(stacked, [train(c, progress=False) for c in configs])
+    np.testing.assert_array_equal(stacked[0].history["lr"], train(configs[0], progress=False).history["lr"])
+
 # wrn28_10 and densenet_bc_160_24 share the code of smaller ones; get_runs never stacks a stochastic model
 @pytest.mark.parametrize("arch", [a for a in models.names()
                                   if a not in ("wrn28_10", "densenet_bc_160_24") and not models.stochastic(a)])

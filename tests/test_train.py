@@ -496,3 +496,58 @@ def test_real_run_on_the_cifar10_subset(tmp_path):
     assert data.x_train.shape == (500, 3, 32, 32) and data.augment
     assert trace.history["loss"][-1] < trace.history["loss"][0]
     assert trace.history["test_acc"][-1] > 0.15  # chance is 0.1; seeds 0-4 reach 0.265-0.31
+
+
+# --- the one-cycle schedule
+
+
+def one_cycle_reference(peak, epochs):
+    """The stated curve by hand: steps 0..epochs of a one-cycle over epochs + 1 steps, the rate of each epoch."""
+    total, top = epochs + 1, 0.3 * (epochs + 1) - 1  # OneCycleLR's phase boundary (pct_start 0.3)
+    start, floor = peak / 25, peak / 25 / 1e4
+
+    def cos(a, b, frac):  # from a to b along half a cosine
+        return b + (a - b) / 2 * (1 + np.cos(np.pi * frac))
+
+    return np.array([cos(start, peak, e / top) if e <= top else cos(peak, floor, (e - top) / (total - 1 - top))
+                     for e in range(epochs)])
+
+
+@pytest.mark.parametrize("epochs", [1, 6, 15])
+def test_one_cycle_rate_follows_the_stated_curve(epochs):
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=epochs, lr=0.05, schedule="onecycle", nesterov=True)
+    opt = train_module._optimizer(config, [torch.zeros(1, requires_grad=True)])
+    sched = train_module._scheduler(config, opt)
+    rates = []
+    for _ in range(epochs):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(rates, one_cycle_reference(0.05, epochs), rtol=1e-9)
+    assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9  # no momentum cycling
+    if epochs >= 6:
+        assert rates[0] == pytest.approx(0.05 / 25) and max(rates) <= 0.05 and max(rates) > 0.9 * 0.05
+        peak = int(np.argmax(rates))
+        assert np.all(np.diff(rates[:peak + 1]) > 0) and np.all(np.diff(rates[peak:]) < 0)
+        assert rates[-1] > 0.05 / 25e4  # the last epoch trains above the floor
+
+
+def test_one_cycle_run_records_its_rates_and_resumes(tmp_path):
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=4, batch_size=50, lr=0.05, schedule="onecycle", nesterov=True)
+    whole = train(config, progress=False)
+    np.testing.assert_allclose(whole.history["lr"], one_cycle_reference(0.05, 4), rtol=1e-6)
+    saves, save = [], train_module._save_checkpoint
+
+    def save_twice_then_stop(path, state):  # the run is stopped in its third epoch
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+        saves.append(state["epoch"])
+        save(path, state)
+
+    checkpoint = tmp_path / "run.ckpt.pt"
+    with mock.patch.object(train_module, "_save_checkpoint", save_twice_then_stop), pytest.raises(KeyboardInterrupt):
+        train(config, checkpoint=checkpoint, progress=False)
+    assert saves == [1, 2]
+    resumed = train(config, checkpoint=checkpoint, progress=False)
+    assert resumed.meta["resumed_from_epoch"] == 2
+    assert_same_record(resumed, whole)

@@ -1,0 +1,63 @@
+import importlib.util
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from regutils import stability
+from regutils.train import RunConfig
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "recipe_study.py"
+
+
+@pytest.fixture(scope="module")
+def recipe_study():
+    spec = importlib.util.spec_from_file_location("recipe_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grid_is_the_stated_one(recipe_study):
+    configs = recipe_study.candidates(recipe_study.ARCHS, recipe_study.EPOCHS, ["onecycle"], 0.1, 128,
+                                      RunConfig().data)
+    assert len(configs) == 9
+    assert {(c.arch, c.epochs) for c in configs} == {(a, e) for a in ("convnet3", "convnet3_w2", "convnet3x2")
+                                                      for e in (20, 40, 60)}
+    assert all(c.nesterov and c.schedule == "onecycle" and c.learning_rate == 0.1 for c in configs)
+
+
+def test_quick_study_writes_rows_with_their_configs_and_resumes(recipe_study, tmp_path, monkeypatch):
+    monkeypatch.setenv("REGUTILS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REGUTILS_PROGRESS", "0")
+    out = tmp_path / "results" / "study.csv"
+    table = recipe_study.main(["--quick", "--out", str(out), "--threads", "1"])
+    written = pd.read_csv(out)
+    assert len(written) == len(table) == 1
+    assert set(stability.TARGETS) <= set(written.columns) and (written["seconds_per_run"] > 0).all()
+    config = json.loads(written["config"][0])
+    assert config["arch"] == "convnet3" and config["epochs"] == 3 and config["schedule"] == "onecycle"
+    assert config["nesterov"] is True and config["data"]["train_size"] == 200
+    curve = pd.read_csv(tmp_path / "results" / "study_curve.csv")
+    assert set(curve["measure"]) == {"cbtl", "events"} and list(curve["runs"]) == [2, 2]
+    # a second call reads the cached runs: the same statistics
+    again = recipe_study.main(["--quick", "--out", str(out), "--threads", "1"])
+    pd.testing.assert_frame_equal(again, table)
+
+
+def test_one_run_is_refused(recipe_study):
+    with pytest.raises(SystemExit):
+        recipe_study.parse(["--runs", "1"])
+
+
+def test_architectures_are_compared_at_equal_epochs(recipe_study, tmp_path, monkeypatch):
+    monkeypatch.setenv("REGUTILS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REGUTILS_PROGRESS", "0")
+    data = replace(RunConfig().data, train_size=150, test_size=60)  # digits: small and fast, the same code path
+    configs = recipe_study.candidates(["mlp", "small_cnn"], [2, 3], ["onecycle"], 0.05, 50, data)
+    table, _ = recipe_study.study(configs, runs=2)
+    assert table["between_archs_density"].notna().all()
+    for _, group in table.groupby("epochs"):
+        assert group["between_archs_density"].nunique() == 1 and group["between_archs_density"].abs().max() <= 1
