@@ -9,8 +9,14 @@
     events = measures.forgetting_events(runs.train_correct).mean(0)
     d = density.density(cbtl, events)
 
-Modules: data, models, train, trace (records and cache), measures, density,
-sampling, sync, stats, stability (run-to-run stability of a recipe), plots,
-profiles, cli (``python -m regutils --help``).
+Modules, from images to pages:
+  engine    data, cifar_subset (the shipped CIFAR-10 subset), models, train, stacked
+            (many seeds as one model), trace (records, sealed cache), bundle (shipped
+            runs), sweep (runs on a Dask cluster)
+  analysis  measures, density, sampling, sync, probe, picks, stats, stability,
+            robustness, pruning, algorithms, contingency, easy_hard, features,
+            fitting, sensitivity
+  book      claims (claims as tested predicates), report (scorecards), profiles,
+            plots, book (execute and build), cli (``python -m regutils --help``)
 """
 __version__ = "0.1.0"
