@@ -62,7 +62,6 @@ class Test:
 class _Compare(Test):
     bound: float = 0.0
     op: str = ">="
-    strict: bool = False
 
     def __call__(self, value):
         x, b = _number(value), _number(self.bound)
