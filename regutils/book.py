@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from . import report
+from .bundle import hardware
 from .profiles import PROFILES, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,15 +134,6 @@ def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progres
     return time.perf_counter() - t0
 
 
-def _hardware() -> str:
-    import torch
-
-    cpu = f"{os.cpu_count()} CPU cores ({platform.machine()})"
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} GPU, {cpu}"
-    return f"{cpu}, no GPU"
-
-
 def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path = ROOT) -> None:
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +142,7 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
     (out / "scorecard.md").write_text(report.scorecard_markdown(card))
     rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
     (out / "build_info.md").write_text(
-        f"Built with the **{profile}** profile on {_hardware()}, Python {platform.python_version()}, "
+        f"Built with the **{profile}** profile on {hardware()}, Python {platform.python_version()}, "
         f"on {time.strftime('%Y-%m-%d')}.\n\n| chapter | seconds to execute |\n|---|---|\n{rows}\n")
 
 
