@@ -4,13 +4,15 @@
 #                          (runs missing from the cache come from the trace bundle traces/PROFILE when it exists)
 #   make traces            execute every chapter and export the runs they use to traces/PROFILE (hours; resumable;
 #                          runs of the existing bundle are reused, verified, with their provenance)
-# Options: make book PROFILE=smoke|default|cifar10-subset|paper  CACHE=dir  BUNDLE=dirs  PYTHON=python3.11
+# Both execute JOBS chapters at once (default 2), each in a single-threaded process.
+# Options: make book PROFILE=smoke|default|digits|paper  CACHE=dir  BUNDLE=dirs  JOBS=n  PYTHON=python3.11
 PYTHON ?= python3
 PROFILE ?= default
 CACHE ?= $(CURDIR)/.cache/regutils
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+JOBS ?= 2
 BUNDLE ?= $(if $(wildcard traces/$(PROFILE)/manifest.json),$(CURDIR)/traces/$(PROFILE))
 
 .PHONY: test book traces bench clean chromium
@@ -36,10 +38,10 @@ chromium:
 	  echo "chromium not installed: the browser test will be skipped"
 
 book: $(VENV)/.installed
-	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils book --profile $(PROFILE)
+	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils book --profile $(PROFILE) --jobs $(JOBS)
 
 traces: $(VENV)/.installed
-	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils traces --profile $(PROFILE)
+	REGUTILS_CACHE=$(CACHE) REGUTILS_BUNDLE=$(BUNDLE) $(BIN)/python -m regutils traces --profile $(PROFILE) --jobs $(JOBS)
 	$(BIN)/python -m regutils bundle verify traces/$(PROFILE)
 
 bench: $(VENV)/.installed

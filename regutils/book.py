@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from . import report
 from .bundle import hardware
 from .profiles import PROFILES, Settings
@@ -134,12 +136,83 @@ def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progres
     return time.perf_counter() - t0
 
 
+RECIPE_STUDY = Path("bench") / "results" / "recipe_study.csv"
+RECIPE_COLUMNS = {"arch": "network", "epochs": "epochs", "runs": "runs", "test_acc": "test accuracy",
+                  "density_train": "density, train", "density_test": "density, test",
+                  "split_half_cbtl": "split-half CBTL", "split_half_events": "split-half events",
+                  "record_cbtl": "record CBTL", "record_events": "record events",
+                  "between_archs_density": "between networks", "seconds_per_run": "s / run",
+                  "runs_for_cbtl": "runs for CBTL target", "runs_for_events": "runs for events target"}
+
+
+def recipe_markdown(csv: Path) -> str:
+    """The recipe study's rows (``bench/recipe_study.py``) as a Markdown table, targets met in bold."""
+    from .stability import TARGETS
+
+    if not csv.is_file():
+        return f"The study has not been run here: `python bench/recipe_study.py` writes `{RECIPE_STUDY}`.\n"
+    table = pd.read_csv(csv).sort_values(["arch", "epochs"])
+    cells = []
+    for _, row in table.iterrows():
+        line = []
+        for col in RECIPE_COLUMNS:
+            value = row.get(col)
+            if col in ("arch",):
+                text = f"`{value}`"
+            elif pd.isna(value):
+                text = "–"
+            elif col in ("epochs", "runs", "runs_for_cbtl", "runs_for_events", "seconds_per_run"):
+                text = f"{value:.0f}"
+            else:
+                text = f"{value:.3f}"
+            met = col in TARGETS and not pd.isna(value) and value >= TARGETS[col]
+            line.append(f"**{text}**" if met else text)
+        cells.append("| " + " | ".join(line) + " |")
+    head = "| " + " | ".join(RECIPE_COLUMNS.values()) + " |\n|" + "---|" * len(RECIPE_COLUMNS) + "\n"
+    return head + "\n".join(cells) + "\n"
+
+
+# chapters that train the most go first, so that parallel processes end together
+HEAVY_FIRST = ("arpit", "robustness", "pruning", "easy_hard", "primer", "setup", "testing", "memorization")
+
+
+def execute_in_processes(names: list[str], profile: str, per_chapter: dict, jobs: int) -> dict[str, float]:
+    """Execute the chapters ``names`` in ``jobs`` processes at once, each single-threaded; their seconds.
+
+    On a CPU, ``jobs`` one-thread processes get more done per hour than one process with ``jobs``
+    threads. A run that two chapters need is trained once: the other process waits on its lock.
+    A CPU run's probabilities depend on the thread count in their last bits only; each trace
+    records the count (``meta["environment"]["threads"]``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    order = sorted(names, key=lambda n: HEAVY_FIRST.index(n) if n in HEAVY_FIRST else len(HEAVY_FIRST))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+    def one(name):
+        params = [f"{k}={json.dumps(v)}" for k, v in per_chapter[name].items()]
+        cmd = [sys.executable, "-m", "regutils", "book", "--profile", profile, "--only", name, "--no-html",
+               *(x for p in params for x in ("-p", p))]
+        t0 = time.perf_counter()
+        code = subprocess.run(cmd, env=env).returncode
+        return name, code, time.perf_counter() - t0
+
+    with ThreadPoolExecutor(jobs) as pool:
+        done = list(pool.map(one, order))
+    failed = [name for name, code, _ in done if code]
+    if failed:
+        raise RuntimeError(f"chapters {', '.join(failed)} failed at profile {profile}; the runs they trained "
+                           "are cached: run the command again to continue")
+    return {name: seconds for name, _, seconds in done}
+
+
 def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path = ROOT) -> None:
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
     card = report.collect(out / "scorecard", names)
     (out / "tally.md").write_text(report.tally_markdown(card, profile))
     (out / "scorecard.md").write_text(report.scorecard_markdown(card))
+    (out / "recipe_study.md").write_text(recipe_markdown(root / RECIPE_STUDY))
     rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
     (out / "build_info.md").write_text(
         f"Built with the **{profile}** profile on {hardware()}, Python {platform.python_version()}, "
@@ -147,7 +220,14 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
 
 
 def build(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
-          html: bool = True, root: Path = ROOT) -> None:
+          html: bool = True, root: Path = ROOT, jobs: int = 1) -> None:
+    """Execute the chapters (``only``, or all) at ``profile`` and build the HTML book.
+
+    ``jobs`` > 1: that many chapters at once, each in a single-threaded process
+    (:func:`execute_in_processes`); a chapter's seconds are then its process's wall time.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs={jobs!r} must be a positive integer")
     names = chapters(root)
     unknown = set(only or []) - set(names)
     if unknown:
@@ -159,7 +239,10 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     seconds_file = root / "book" / "generated" / "seconds.json"
     seconds = json.loads(seconds_file.read_text()) if only and seconds_file.is_file() else {}
     seconds_file.parent.mkdir(parents=True, exist_ok=True)
-    for name in selected:
+    if jobs > 1 and len(selected) > 1:
+        seconds.update(execute_in_processes(selected, profile, per_chapter, jobs))
+        seconds_file.write_text(json.dumps(seconds))
+    for name in selected if jobs == 1 or len(selected) == 1 else ():
         print(f"executing {name} ({profile})", flush=True)
         seconds[name] = execute(name, profile, per_chapter[name], root)
         print(f"  {seconds[name]:.1f} s", flush=True)

@@ -160,7 +160,15 @@ def find(bundles: list[Bundle], key: str, kind: str = "trace") -> Bundle | None:
     return next((b for b in bundles if b.has(key, kind)), None)
 
 
-# --- the run log
+# --- the run log, and the runs served in this process
+
+_SERVED: list[Trace] = []  # every trace get_run / get_runs returned in this process, for provenance()
+
+
+def remember(trace: Trace) -> Trace:
+    """Note ``trace`` as served in this process (:func:`provenance` without arguments reads them); returns it."""
+    _SERVED.append(trace)
+    return trace
 
 
 def record_served(key: str, kind: str = "trace") -> None:
@@ -276,12 +284,13 @@ def export(keys, cache, out: str | os.PathLike, *, weights=(), command: str = ""
     return manifest
 
 
-def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, execute=None) -> dict:
+def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, execute=None, jobs: int = 1) -> dict:
     """Execute the book's chapters at ``profile`` (no HTML) logging the runs they use, then :func:`export` them.
 
     Resumable: runs already in the cache (or a bundle it reads) are loaded, and interrupted
     runs resume from their checkpoints, so running it again after an interruption continues.
-    ``execute(profile, only)``: the book's execution (default :func:`regutils.book.build` without HTML).
+    ``execute(profile, only)``: the book's execution (default :func:`regutils.book.build` without
+    HTML, ``jobs`` chapters at once).
     """
     from .trace import Cache
 
@@ -290,7 +299,7 @@ def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, exec
         from .book import build
 
         def execute(profile, only):
-            build(profile, only=only, html=False)
+            build(profile, only=only, html=False, jobs=jobs)
 
     cache.root.mkdir(parents=True, exist_ok=True)
     log = cache.root / f"runlog-{profile}-{os.getpid()}.txt"  # outside the bundle, one per process
@@ -388,13 +397,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} minutes" if seconds < 7200 else f"{seconds / 3600:.1f} hours"
 
 
-def provenance(runs) -> str:
+def provenance(runs=None) -> str:
     """One Markdown sentence: how many of ``runs`` (Traces, single or stacked) came from a bundle, and how made.
 
+    ``runs`` None: every run served in this process (a chapter's kernel: the chapter's runs).
     Sources are read from ``meta["source"]``: ``bundle:<dir>`` (served from a bundle),
     ``cache`` (loaded from this machine's cache), absent (trained in this process). A run
     present twice (same config and data) counts once.
     """
+    if runs is None:
+        if not _SERVED:
+            return "This chapter uses no training run."
+        runs = _SERVED
     metas = _metas(runs)
     if not metas:
         raise ValueError("runs is empty: provenance needs at least one trace")

@@ -212,7 +212,7 @@ def parse_parameters(items: list[str]) -> dict:
 def cmd_book(a) -> int:
     from .book import build
 
-    build(a.profile, only=a.only, overrides=parse_parameters(a.param or []), html=not a.no_html)
+    build(a.profile, only=a.only, overrides=parse_parameters(a.param or []), html=not a.no_html, jobs=a.jobs)
     return 0
 
 
@@ -229,7 +229,7 @@ def cmd_data(a) -> int:
 def cmd_traces(a) -> int:
     from .bundle import produce
 
-    produce(a.profile, a.out or Path("traces") / a.profile, only=a.only)
+    produce(a.profile, a.out or Path("traces") / a.profile, only=a.only, jobs=a.jobs)
     return 0
 
 
@@ -276,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", help="CSV file (default: standard output)")
     p.set_defaults(func=cmd_measures)
     p = sub.add_parser("book", help="execute the chapters and build the HTML book")
-    p.add_argument("--profile", default="default", help="smoke, default, cifar10-subset or paper")
+    p.add_argument("--profile", default="default", help="smoke, default, digits or paper")
     p.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE", help="override a parameter (JSON value)")
     p.add_argument("--no-html", action="store_true", help="execute only, do not run jupyter-book")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="chapters executed at once, each by a single-threaded process (default: 1)")
     p.set_defaults(func=cmd_book)
     p = sub.add_parser("data", help="rebuild a data set that ships with the project from its source")
     p.add_argument("name", choices=("cifar10-subset",), help="cifar10-subset: from torchvision's CIFAR-10 download")
@@ -288,8 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", default="cifar10-subset.npz", help="npz file (default: %(default)s)")
     p.set_defaults(func=cmd_data)
     p = sub.add_parser("traces", help="execute the book and export the runs it uses as a trace bundle")
-    p.add_argument("--profile", default="default", help="smoke, default, cifar10-subset or paper")
+    p.add_argument("--profile", default="default", help="smoke, default, digits or paper")
     p.add_argument("--out", metavar="DIR", help="bundle directory (default: traces/PROFILE)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="chapters executed at once, each by a single-threaded process (default: 1)")
     p.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute only these chapters")
     p.set_defaults(func=cmd_traces)
     p = sub.add_parser("bundle", help="trace bundles: runs shipped with the project")

@@ -22,7 +22,8 @@ for the 8x8 scikit-learn digits):
 - ``convnet3``: the plain reference network of the default profile, three blocks of
   conv3x3-BN-ReLU (one convolution per block) + 2x2 max pool at widths 32/64/128,
   global average pool, linear; ``convnet3_w2`` doubles the widths (64/128/256),
-  ``convnet3x2`` has two conv-BN-ReLU per block at widths 32/64/128.
+  ``convnet3_half`` halves them (16/32/64), ``convnet3x2`` has two conv-BN-ReLU per
+  block at widths 32/64/128.
 - LeNet-5 style, Network-in-Network (Lin et al. 2014, with BatchNorm),
   ``small_cnn`` (conv 1->32->64, one linear layer) and ``mlp`` (one hidden layer).
 
@@ -41,13 +42,14 @@ resnet110  1727962      1.7M
 
 Trainable parameters of the plain networks (in_channels=3, num_classes=10):
 
-===========  ==========
-name         parameters
-===========  ==========
-convnet3     94762
-convnet3_w2  373834
-convnet3x2   288746
-===========  ==========
+=============  ==========
+name           parameters
+=============  ==========
+convnet3       94762
+convnet3_w2    373834
+convnet3_half  24346
+convnet3x2     288746
+=============  ==========
 
 Every model ends in a global (adaptive) average pool or fixed-size pool, so it
 also runs at sizes other than its native one; all use standard layers only, so
@@ -393,6 +395,7 @@ class ConvNet(nn.Module):
 
 def convnet3(in_channels, num_classes): return ConvNet((32, 64, 128), 1, in_channels, num_classes)
 def convnet3_w2(in_channels, num_classes): return ConvNet((64, 128, 256), 1, in_channels, num_classes)
+def convnet3_half(in_channels, num_classes): return ConvNet((16, 32, 64), 1, in_channels, num_classes)
 def convnet3x2(in_channels, num_classes): return ConvNet((32, 64, 128), 2, in_channels, num_classes)
 
 
@@ -507,6 +510,7 @@ _REGISTRY = {
     "wrn28_10": (wrn28_10, 32),
     "convnet3": (convnet3, 32),
     "convnet3_w2": (convnet3_w2, 32),
+    "convnet3_half": (convnet3_half, 32),
     "convnet3x2": (convnet3x2, 32),
     "lenet": (lenet, 32),
     "nin": (nin, 32),

@@ -6,14 +6,21 @@
     s.run_config(arch="mlp", optimizer="adamax")      # a variant for a robustness plot
 
 =================  ==========================================================
-smoke              seconds per chapter: what CI executes
-default            scikit-learn digits (embedded), CPU; the whole book in
-                   minutes on two cores
-cifar10-subset     real CIFAR-10 images that ship with the project
-                   (5,085 / 1,017, ``data/cifar10-subset.npz``), CPU
+smoke              seconds per chapter on a stratified 1,000 / 300 share of
+                   the real CIFAR-10 subset: what CI executes
+default            real CIFAR-10 images that ship with the project (5,085 /
+                   1,017, ``data/cifar10-subset.npz``), ``convnet3`` (the
+                   recipe of ``book/recipe.md``), CPU; its runs ship as the
+                   trace bundle ``traces/default``
+digits             scikit-learn digits (embedded), CPU; the whole book from
+                   scratch in minutes on two cores, for teaching and quick
+                   experiments
 paper              CIFAR-10 from torchvision, ResNet-110, 200 epochs, 10 runs,
                    the paper's schedule; meant for a GPU
 =================  ==========================================================
+
+Chapter-specific sizes (for example the label-noise levels of the
+generalization chapter) are per profile too: :func:`chapter_sizes`.
 
 Every field of :class:`Settings` is a notebook parameter: ``None`` in a
 notebook's parameters cell means "the profile's value".
@@ -35,6 +42,8 @@ class Settings:
     dataset: str = "digits"
     data_path: str | None = None
     download: bool = False
+    train_size: int | None = None  # a stratified share of the training images; None: all
+    test_size: int | None = None
     arch: str = "small_cnn"
     epochs: int = 30
     runs: int = 10
@@ -42,6 +51,7 @@ class Settings:
     optimizer: str = "sgd"
     lr: float | None = None  # the main runs' rate; None: optimizer_lrs' rate of ``optimizer``
     weight_decay: float = 5e-4
+    nesterov: bool = False  # SGD's Nesterov momentum
     schedule: str = "multistep"
     device: str = "auto"
     archs: tuple[str, ...] = ("small_cnn", "mlp", "lenet")  # robustness across architectures
@@ -97,6 +107,7 @@ class Settings:
                              f"(got {self.data_path!r}); for another file use dataset='npz'")
 
     def data_config(self, **changes) -> DataConfig:
+        changes = dict(dict(train_size=self.train_size, test_size=self.test_size), **changes)
         return DataConfig(self.dataset, path=self.data_path, download=self.download, **changes)
 
     def learning_rate(self, optimizer: str | None = None) -> float:
@@ -121,7 +132,7 @@ class Settings:
         optimizer = changes.get("optimizer", self.optimizer)
         config = RunConfig(self.data_config(), arch=self.arch, epochs=self.epochs, batch_size=self.batch_size,
                            optimizer=optimizer, lr=self.learning_rate(optimizer), weight_decay=self.weight_decay,
-                           schedule=self.schedule, seed=self.seed)
+                           nesterov=self.nesterov and optimizer == "sgd", schedule=self.schedule, seed=self.seed)
         return replace(config, **changes).validate()
 
     def describe(self) -> str:
@@ -130,14 +141,15 @@ class Settings:
 
 
 PROFILES: dict[str, dict] = {
-    "smoke": dict(arch="mlp", epochs=6, runs=2, archs=("mlp", "small_cnn"), optimizers=("sgd", "adamax"),
-                  robustness_runs=2, sync_runs=3, prune_fractions=(0.0, 0.5), prune_radii=(1.0,),
-                  subset_n=(2, 5), testing_archs=("mlp", "small_cnn")),
-    "default": dict(robustness_runs=5),
-    "cifar10-subset": dict(dataset="cifar10-subset", arch="lenet", epochs=30, runs=5,
-                           archs=("lenet", "nin", "resnet20"), robustness_runs=2, sync_runs=5,
-                           prune_fractions=(0.0, 0.3, 0.6), prune_radii=(1.0,), subset_n=(5, 10, 20, 30),
-                           testing_archs=("lenet", "nin", "resnet20")),
+    "smoke": dict(dataset="cifar10-subset", train_size=1000, test_size=300, arch="mlp", epochs=6, runs=2,
+                  archs=("mlp", "small_cnn"), optimizers=("sgd", "adamax"), robustness_runs=2, sync_runs=3,
+                  prune_fractions=(0.0, 0.5), prune_radii=(1.0,), subset_n=(2, 5), testing_archs=("mlp", "small_cnn")),
+    # the recipe chosen in book/recipe.md: Nesterov SGD under a one-cycle schedule peaking at 0.1
+    "default": dict(dataset="cifar10-subset", arch="convnet3", epochs=20, runs=8, nesterov=True, schedule="onecycle",
+                    archs=("convnet3", "convnet3x2", "convnet3_half"), robustness_runs=3, sync_runs=8,
+                    prune_fractions=(0.0, 0.4), prune_radii=(0.5, 1.0, 2.0), subset_n=(5, 10, 20, 30),
+                    testing_archs=("convnet3", "convnet3x2", "convnet3_half")),
+    "digits": dict(runs=8, sync_runs=8, robustness_runs=3),
     "paper": dict(dataset="cifar10", download=True, arch="resnet110", epochs=200, runs=10,
                   archs=("resnet20", "resnet32", "resnet110", "densenet_bc_100_12"), robustness_runs=10,
                   sync_runs=20, prune_fractions=(0.0, 0.2, 0.4, 0.6, 0.8), prune_radii=(0.5, 1.0, 2.0),
@@ -151,18 +163,38 @@ PROFILES: dict[str, dict] = {
 # Each optimizer's initial learning rate (Settings.optimizer_lrs), per profile.
 OPTIMIZER_LRS = {
     "smoke": {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002},
+    # sgd: the recipe's peak; adagrad, adamax: peaks at which a 4-epoch convnet3 run learns at SGD's pace
+    "default": {"sgd": 0.1, "adagrad": 0.02, "adamax": 0.004},
     # sgd: a slow start spreads learning over the epochs, as ResNet-110 does on CIFAR-10; adagrad and
     # adamax: the rates at which a single small_cnn run learns at SGD's pace (epoch-1 training
     # accuracy 0.84 and 0.73 against SGD's 0.69) and ends as accurate (test 0.98)
-    "default": {"sgd": 0.003, "adagrad": 0.003, "adamax": 0.002},
-    # sgd: LeNet has no BatchNorm: at SGD's default lr 0.1 most seeds never leave chance level;
-    # adagrad, adamax: the optimizers' usual defaults, not checked on this profile
-    "cifar10-subset": {"sgd": 0.02, "adagrad": 0.01, "adamax": 0.002},
+    "digits": {"sgd": 0.003, "adagrad": 0.003, "adamax": 0.002},
     # sgd: the paper's 0.1; the paper does not state AdaGrad's and AdaMax's rates: the usual defaults
     "paper": {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002},
 }
 for _name, _rates in OPTIMIZER_LRS.items():
     PROFILES[_name]["optimizer_lrs"] = _rates
+
+
+# Chapter parameters whose value depends on the profile: {chapter: {parameter: {profile: value}}}, with
+# "*" for every profile not named. A notebook's None means this table's value.
+CHAPTER_SIZES: dict[str, dict[str, dict]] = {
+    "arpit": {
+        "fit_fractions": {"smoke": (0.1, 0.25), "default": (0.05, 0.1, 0.2), "digits": (0.1, 0.2, 0.4),
+                          "*": (0.05, 0.1, 0.2, 0.4)},
+        "noise_levels": {"smoke": (0.0, 0.4), "default": (0.0, 0.4, 0.8), "digits": (0.0, 0.4, 0.8),
+                         "*": (0.0, 0.2, 0.4, 0.8)},
+    },
+    "easy_hard": {"keep_fractions": {"smoke": (0.25,), "*": (0.1, 0.25, 0.5)}},
+}
+
+
+def chapter_sizes(profile: str, chapter: str) -> dict:
+    """The profile's values of ``chapter``'s profile-dependent parameters (:data:`CHAPTER_SIZES`)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")
+    return {name: by_profile.get(profile, by_profile["*"])
+            for name, by_profile in CHAPTER_SIZES.get(chapter, {}).items()}
 
 
 def settings(profile: str = "default", **overrides) -> Settings:

@@ -299,7 +299,7 @@ def save(trace: Trace, path: str | os.PathLike, key: str | None = None) -> Path:
     meta = dict(kept, format_version=FORMAT_VERSION, shapes=shapes)
     stored["meta"] = np.array(json.dumps(meta, default=str))
     buf = io.BytesIO()
-    np.savez(buf, **stored)
+    np.savez_compressed(buf, **stored)  # bit-packed records and small integers compress well
     return write_sealed(path, buf.getvalue(), key)
 
 

@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import models
-from .bundle import record_served
+from .bundle import record_served, remember
 from .data import Data, DataConfig, augment, load
 from .trace import (Cache, Trace, TraceError, cache_key, config_dict, file_key, quarantine, stack, verify,
                     write_sealed)
@@ -321,6 +321,8 @@ def _environment(device: torch.device) -> dict:
 
     env = {"regutils": __version__, "torch": torch.__version__, "numpy": np.__version__,
            "python": platform.python_version(), "device": str(device), "host_cpu": platform.processor()}
+    if device.type == "cpu":  # the last bits of a CPU run's probabilities depend on it
+        env["threads"] = torch.get_num_threads()
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
@@ -399,13 +401,15 @@ def finish_trace(config: RunConfig, data: Data, rec: dict, history: dict, dev: t
 
 def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", checkpoint=None,
           track_epochs: bool = True, track_batches: bool = True, eval_batch_size: int | None = None,
-          progress: bool | None = None, weights=None) -> Trace:
+          progress: bool | None = None, weights=None, stop_after: int | None = None) -> Trace:
     """Train one run and return its trace.
 
     ``checkpoint``: a path written at the end of every epoch and resumed from
     when it exists. ``track_epochs`` / ``track_batches`` switch the two
     records off (for measuring their cost); the returned arrays are then
     all False. ``weights``: a path for the final model's state_dict.
+    ``stop_after``: train only the run's first epochs (to check a stored run
+    against a new training); the records of the later epochs stay empty.
     """
     config.validate()
     progress = progress_default() if progress is None else progress
@@ -455,7 +459,9 @@ def train(config: RunConfig, data: Data | None = None, *, device: str = "auto", 
                 torch.cuda.set_rng_state(state["cuda_rng"], dev)
             start_epoch, step = restore_record(rec, history, state), state["step"]
 
-    bar = tqdm(range(start_epoch, epochs), desc=f"{config.arch} seed {config.seed}", unit="epoch",
+    if stop_after is not None and not (_is_int(stop_after) and 1 <= stop_after <= epochs):
+        raise ValueError(f"stop_after={stop_after!r} must be an integer in 1..{epochs}")
+    bar = tqdm(range(start_epoch, epochs if stop_after is None else stop_after), desc=f"{config.arch} seed {config.seed}", unit="epoch",
                initial=start_epoch, total=epochs, disable=not progress, leave=False)
     for epoch in bar:
         # ---- train one epoch, recording each sample at its presentation
@@ -535,6 +541,10 @@ def get_run(config: RunConfig, *, cache: Cache | None = None, device: str = "aut
     file lock makes concurrent callers train a run once; the others wait and load it. A cached file
     that fails verification is moved aside and the run trained again.
     """
+    return remember(_get_run(config, cache, device, progress))
+
+
+def _get_run(config: RunConfig, cache: Cache | None, device: str, progress: bool | None) -> Trace:
     config.validate()
     resolve_device(device)
     cache = cache or Cache()
@@ -608,6 +618,6 @@ def get_runs(config: RunConfig, runs: int, *, cache: Cache | None = None, device
     if stacked:
         from .stacked import get_stacked
 
-        return stack(get_stacked(configs, cache=cache, device=device, progress=progress))
+        return stack([remember(t) for t in get_stacked(configs, cache=cache, device=device, progress=progress)])
     bar = tqdm(configs, desc=f"{config.arch} runs", unit="run", disable=not progress or runs == 1)
     return stack([get_run(c, cache=cache, device=device, progress=progress) for c in bar])

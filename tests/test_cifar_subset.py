@@ -264,9 +264,9 @@ def test_an_altered_copy_is_refused(tmp_path, monkeypatch):
 def test_the_subset_takes_no_path_and_is_the_profiles_data():
     with pytest.raises(DataError, match="path"):
         load(DataConfig("cifar10-subset", path="elsewhere.npz"))
-    assert settings("cifar10-subset").run_config().data == DataConfig("cifar10-subset")
+    assert settings("default").run_config().data == DataConfig("cifar10-subset")
     with pytest.raises(ValueError, match="data_path"):
-        settings("cifar10-subset", data_path="elsewhere.npz")
+        settings("default", data_path="elsewhere.npz")
 
 
 def test_nothing_in_the_project_reads_the_shared_folder():

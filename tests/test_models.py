@@ -10,7 +10,7 @@ from regutils import models
 
 ALL_NAMES = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "densenet_bc_100_12",
              "densenet_bc_160_24", "efficientnet_b8", "vgg16_bn", "vgg19_bn", "mobilenet", "wrn16_8", "wrn28_10",
-             "convnet3", "convnet3_w2", "convnet3x2", "lenet", "nin", "small_cnn", "mlp"]
+             "convnet3", "convnet3_w2", "convnet3_half", "convnet3x2", "lenet", "nin", "small_cnn", "mlp"]
 
 
 # slow at 32x32 on a CPU: checked at a small input instead (test_large_models_at_small_input)
@@ -110,12 +110,13 @@ def test_efficientnet_b8_has_the_published_size():
 
 
 def test_convnet_table_lists_every_plain_network():
-    assert [name for name, _ in convnet_table()] == ["convnet3", "convnet3_w2", "convnet3x2"]
+    assert [name for name, _ in convnet_table()] == ["convnet3", "convnet3_w2", "convnet3_half", "convnet3x2"]
 
 
 @pytest.mark.parametrize("name, count", convnet_table())
 def test_convnet_parameters_match_table_and_hand_count(name, count):
-    layout = {"convnet3": ((32, 64, 128), 1), "convnet3_w2": ((64, 128, 256), 1), "convnet3x2": ((32, 64, 128), 2)}
+    layout = {"convnet3": ((32, 64, 128), 1), "convnet3_w2": ((64, 128, 256), 1),
+              "convnet3_half": ((16, 32, 64), 1), "convnet3x2": ((32, 64, 128), 2)}
     assert models.count_parameters(built(name, 3, 10)) == count == convnet_parameters_by_hand(*layout[name])
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from regutils.profiles import PROFILES, Settings, settings
+from regutils.data import DataConfig
+from regutils.profiles import PROFILES, Settings, chapter_sizes, settings
 from regutils.train import DEFAULT_LR, PAPER_MILESTONES
 
 
@@ -63,8 +64,33 @@ def test_bad_settings_name_the_parameter(kwargs, message):
 
 def test_describe_names_data_arch_and_size():
     text = settings("smoke").describe()
-    assert "digits" in text and "mlp" in text and "smoke" in text
+    assert "cifar10-subset" in text and "mlp" in text and "smoke" in text
+    assert "digits" in settings("digits").describe()
     assert isinstance(settings("default"), Settings)
+
+
+def test_default_and_smoke_train_on_the_shipped_images_smoke_on_a_share():
+    default, smoke = settings("default"), settings("smoke")
+    assert default.run_config().data == DataConfig("cifar10-subset")
+    assert smoke.run_config().data == DataConfig("cifar10-subset", train_size=1000, test_size=300)
+    # a change of data keeps the profile's share unless it names its own
+    assert smoke.data_config(label_noise=0.5).train_size == 1000
+    assert smoke.data_config(train_size=None).train_size is None
+
+
+def test_nesterov_applies_to_sgd_only():
+    s = settings("default")
+    assert s.run_config().nesterov and s.run_config().optimizer == "sgd"
+    assert not s.run_config(optimizer="adamax").nesterov
+    assert not settings("digits").run_config().nesterov
+
+
+def test_chapter_sizes_fall_back_to_every_profiles_value():
+    assert chapter_sizes("smoke", "easy_hard") == {"keep_fractions": (0.25,)}
+    assert chapter_sizes("paper", "easy_hard") == {"keep_fractions": (0.1, 0.25, 0.5)}
+    assert chapter_sizes("paper", "setup") == {}
+    with pytest.raises(ValueError, match="profile"):
+        chapter_sizes("nope", "arpit")
 
 
 def test_every_optimizer_gets_its_profile_rate():

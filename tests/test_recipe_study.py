@@ -61,3 +61,18 @@ def test_architectures_are_compared_at_equal_epochs(recipe_study, tmp_path, monk
     assert table["between_archs_density"].notna().all()
     for _, group in table.groupby("epochs"):
         assert group["between_archs_density"].nunique() == 1 and group["between_archs_density"].abs().max() <= 1
+
+
+def test_the_recipe_page_table_bolds_exactly_the_targets_met(tmp_path):
+    from regutils.book import recipe_markdown
+
+    assert "has not been run" in recipe_markdown(tmp_path / "missing.csv")
+    row = dict(arch="convnet3", epochs=20, runs=4, test_acc=0.67, density_train=0.56, density_test=0.9,
+               split_half_cbtl=0.96, split_half_events=float("nan"), record_cbtl=0.98, record_events=0.9,
+               between_archs_density=float("nan"), seconds_per_run=96.4, runs_for_cbtl=3, runs_for_events=10)
+    pd.DataFrame([row]).to_csv(tmp_path / "study.csv", index=False)
+    lines = recipe_markdown(tmp_path / "study.csv").splitlines()
+    assert len(lines) == 3
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells == ["`convnet3`", "20", "4", "0.670", "0.560", "**0.900**", "**0.960**", "–", "**0.980**", "0.900",
+                     "–", "96", "3", "10"]
