@@ -4,6 +4,8 @@
     python bench/recipe_study.py --archs convnet3 --epochs 20 60 --runs 8
     python bench/recipe_study.py --quick               # a tiny check (200 / 100 images, 3 epochs, 2 runs)
 
+Each call adds its rows to the CSV, replacing those of the same config and number of runs.
+
 Data: the real CIFAR-10 subset that ships with the project (``DataConfig("cifar10-subset")``,
 5,085 / 1,017 images of 32x32 RGB, crop and flip on). Every candidate trains with Nesterov SGD
 (momentum 0.9, weight decay 5e-4, batch 128) under a schedule of ``--schedules`` peaking at ``--lr``.
@@ -78,6 +80,15 @@ def study(configs: list[RunConfig], runs: int, device: str = "cpu", n_splits: in
     return table, pd.concat(curves, ignore_index=True)
 
 
+def merged(new: pd.DataFrame, path: Path, keys: list[str]) -> pd.DataFrame:
+    """``new`` with the rows of the CSV at ``path`` that it does not replace (same ``keys``): calls add up."""
+    if not path.is_file():
+        return new
+    old = pd.read_csv(path)
+    replaced = old.set_index(keys).index.isin(new.set_index(keys).index)
+    return pd.concat([old[~replaced], new], ignore_index=True)
+
+
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", nargs="+", default=list(ARCHS))
@@ -116,8 +127,9 @@ def main(argv=None) -> pd.DataFrame:
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.precision", 3):
         print(table[shown].to_string(index=False))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    curves.to_csv(args.out.with_name(args.out.stem + "_curve.csv"), index=False)
+    curve_out = args.out.with_name(args.out.stem + "_curve.csv")
+    merged(table, args.out, ["config", "runs"]).to_csv(args.out, index=False)
+    merged(curves, curve_out, ["arch", "epochs", "schedule", "measure", "runs"]).to_csv(curve_out, index=False)
     print(f"wrote {args.out} and {args.out.with_name(args.out.stem + '_curve.csv')}", file=sys.stderr)
     return table
 

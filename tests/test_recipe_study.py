@@ -76,3 +76,13 @@ def test_the_recipe_page_table_bolds_exactly_the_targets_met(tmp_path):
     cells = [c.strip() for c in lines[2].strip("|").split("|")]
     assert cells == ["`convnet3`", "20", "4", "0.670", "0.560", "**0.900**", "**0.960**", "–", "**0.980**", "0.900",
                      "–", "96", "3", "10"]
+
+
+def test_a_second_call_adds_its_rows_and_replaces_its_own(recipe_study, tmp_path):
+    path = tmp_path / "study.csv"
+    first = pd.DataFrame({"config": ["a", "b"], "runs": [4, 4], "value": [1.0, 2.0]})
+    first.to_csv(path, index=False)
+    new = pd.DataFrame({"config": ["b", "b"], "runs": [4, 8], "value": [3.0, 4.0]})
+    out = recipe_study.merged(new, path, ["config", "runs"])
+    assert sorted(zip(out["config"], out["runs"], out["value"])) == [("a", 4, 1.0), ("b", 4, 3.0), ("b", 8, 4.0)]
+    assert recipe_study.merged(new, tmp_path / "none.csv", ["config", "runs"]) is new
