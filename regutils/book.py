@@ -206,6 +206,18 @@ def execute_in_processes(names: list[str], profile: str, per_chapter: dict, jobs
     return {name: seconds for name, _, seconds in done}
 
 
+def recipe_curve_markdown(csv: Path) -> str:
+    """The split-half statistic against runs per half (``bench/recipe_study.py``'s curve CSV) as Markdown."""
+    if not csv.is_file():
+        return "No curve yet: `python bench/recipe_study.py` writes it next to the study.\n"
+    curve = pd.read_csv(csv).sort_values(["arch", "epochs", "measure", "runs"])
+    names = {"cbtl": "CBTL", "events": "forgetting events"}
+    rows = [f"| `{r.arch}` | {r.epochs} | {names.get(r.measure, r.measure)} | {r.runs} | {r.observed:.3f} | "
+            f"{r.spearman_brown:.3f} |" for r in curve.itertuples()]
+    return ("| network | epochs | measure | runs (two halves) | observed | Spearman–Brown |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
 def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path = ROOT) -> None:
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
@@ -213,6 +225,7 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
     (out / "tally.md").write_text(report.tally_markdown(card, profile))
     (out / "scorecard.md").write_text(report.scorecard_markdown(card))
     (out / "recipe_study.md").write_text(recipe_markdown(root / RECIPE_STUDY))
+    (out / "recipe_curve.md").write_text(recipe_curve_markdown(root / RECIPE_STUDY.with_name("recipe_study_curve.csv")))
     rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
     (out / "build_info.md").write_text(
         f"Built with the **{profile}** profile on {hardware()}, Python {platform.python_version()}, "

@@ -86,3 +86,15 @@ def test_a_second_call_adds_its_rows_and_replaces_its_own(recipe_study, tmp_path
     out = recipe_study.merged(new, path, ["config", "runs"])
     assert sorted(zip(out["config"], out["runs"], out["value"])) == [("a", 4, 1.0), ("b", 4, 3.0), ("b", 8, 4.0)]
     assert recipe_study.merged(new, tmp_path / "none.csv", ["config", "runs"]) is new
+
+
+def test_the_recipe_page_curve_lists_observed_and_predicted_by_runs(tmp_path):
+    from regutils.book import recipe_curve_markdown
+
+    assert "No curve yet" in recipe_curve_markdown(tmp_path / "missing.csv")
+    curve = pd.DataFrame(dict(per_half=[2, 1], runs=[4, 2], observed=[0.9, 0.8], spearman_brown=[0.889, 0.8],
+                              arch="convnet3", epochs=20, schedule="onecycle", measure="events"))
+    curve.to_csv(tmp_path / "curve.csv", index=False)
+    lines = recipe_curve_markdown(tmp_path / "curve.csv").splitlines()
+    assert lines[2:] == ["| `convnet3` | 20 | forgetting events | 2 | 0.800 | 0.800 |",
+                         "| `convnet3` | 20 | forgetting events | 4 | 0.900 | 0.889 |"]
