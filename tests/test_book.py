@@ -30,7 +30,9 @@ pytestmark = pytest.mark.skipif(os.environ.get("REGUTILS_SKIP_BOOK") == "1", rea
 def book(tmp_path_factory) -> Path:
     env = dict(os.environ, REGUTILS_CACHE=str(tmp_path_factory.mktemp("cache")), REGUTILS_PROGRESS="0")
     env.pop("REGUTILS_SCORECARD_DIR", None)
-    subprocess.run([sys.executable, "-m", "regutils", "book", "--profile", "smoke"], cwd=ROOT, env=env, check=True)
+    # two chapters at once, each a single-threaded process: the way make book runs them
+    subprocess.run([sys.executable, "-m", "regutils", "book", "--profile", "smoke", "--jobs", "2"], cwd=ROOT, env=env,
+                   check=True)
     return HTML
 
 
@@ -44,6 +46,22 @@ def test_every_chapter_executed_without_error(book):
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
         assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
+
+
+def test_every_chapter_says_where_its_runs_come_from(book):
+    for name in chapters(ROOT):
+        nb = json.loads((ROOT / "book" / f"{name}.ipynb").read_text())
+        said = [o["data"]["text/markdown"] for c in nb["cells"] for o in c.get("outputs", [])
+                if "Of this chapter's" in "".join(o.get("data", {}).get("text/markdown", ""))]
+        assert len(said) == 1, name
+        text = "".join(said[0])
+        assert "trained in this build" in text or "loaded from this machine's trace cache" in text, (name, text)
+        assert "bundle" not in text, (name, text)  # no bundle is given to the smoke build
+
+
+def test_the_recipe_page_is_built(book):
+    page = (HTML / "book" / "recipe.html").read_text()
+    assert "How the default was chosen" in page and "Spearman" in page
 
 
 def test_scorecard_gathers_every_chapter(book):

@@ -208,3 +208,9 @@ def test_cli_reports_bad_npz_in_one_line(tmp_path, capsys, no_training):
 def test_good_npz_still_loads(tmp_path):
     data = load(DataConfig("npz", path=write(tmp_path / "d.npz", arrays(x_train=np.full((20, 8, 8), 0.5)))))
     assert data.num_classes == 4 and data.x_train.shape == (20, 1, 8, 8)
+
+
+@pytest.mark.parametrize("jobs", [0, -1, True, 1.5])
+def test_book_jobs_must_be_a_positive_integer(jobs):
+    with pytest.raises(ValueError, match="jobs"):
+        book.build("smoke", only=["setup"], jobs=jobs)
