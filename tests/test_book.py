@@ -83,7 +83,7 @@ def test_pages_load_with_figures_and_working_links(book):
     shots.mkdir(parents=True, exist_ok=True)
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"]
-    broken, blank, counts = [], [], {}
+    broken, blank, counts, raw_math, rendered = [], [], {}, [], 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
@@ -92,6 +92,11 @@ def test_pages_load_with_figures_and_working_links(book):
             assert path.is_file(), f"page {name} was not built"
             page.goto(path.as_uri(), wait_until="load")
             assert page.title(), f"{name}: page has no title"
+            # math: MathJax ships with the book (no network); once it has typeset, no delimiter is left
+            page.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise.then(() => true) : null")
+            text = page.inner_text("main")
+            raw_math += [f"{name}: {m}" for m in re.findall(r"\\\(.{0,30}|\\\[.{0,30}|\$\$.{0,30}", text)]
+            rendered += page.evaluate("() => document.querySelectorAll('main mjx-container').length")
             images = page.evaluate("""() => Array.from(document.querySelectorAll('main img')).map(
                 i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0}))""")
             counts[name] = len(images)
@@ -108,6 +113,8 @@ def test_pages_load_with_figures_and_working_links(book):
                     broken.append(f"{name} -> {href} (no such anchor)")
             page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
         browser.close()
+    assert not raw_math, f"math left as raw LaTeX: {raw_math[:5]}"
+    assert rendered > 0, "no math element was typeset on any page"
     assert not blank, f"figures that did not render: {blank}"
     assert not broken, f"broken internal links: {broken}"
     figure_pages = [n for n in chapters(ROOT) if counts[n] == 0]
