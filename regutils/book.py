@@ -130,10 +130,25 @@ def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progres
     import papermill
 
     nb = jupytext.read(root / "notebooks" / f"{name}.md")
+    out = root / "book" / f"{name}.ipynb"
     t0 = time.perf_counter()
-    papermill.execute_notebook(nb, str(root / "book" / f"{name}.ipynb"), parameters=dict(profile=profile, **overrides),
+    papermill.execute_notebook(nb, str(out), parameters=dict(profile=profile, **overrides),
                                kernel_name="python3", cwd=str(root), progress_bar=progress)
-    return time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    hide_injected_parameters(out)
+    return seconds
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the page shows the chapter's own parameters cell."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 RECIPE_STUDY = Path("bench") / "results" / "recipe_study.csv"

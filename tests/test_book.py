@@ -119,3 +119,12 @@ def test_pages_load_with_figures_and_working_links(book):
     assert not broken, f"broken internal links: {broken}"
     figure_pages = [n for n in chapters(ROOT) if counts[n] == 0]
     assert not figure_pages, f"chapters without any figure: {figure_pages}"
+
+
+def test_the_injected_parameters_cell_is_removed_from_the_page(book):
+    for name in chapters(ROOT):
+        nb = json.loads((ROOT / "book" / f"{name}.ipynb").read_text())
+        injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+        assert len(injected) == 1 and "remove-cell" in injected[0]["metadata"]["tags"], name
+        page = (HTML / "book" / f"{name}.html").read_text()
+        assert "# Parameters" not in page, name  # papermill's header of the injected cell
