@@ -319,7 +319,7 @@ def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, exec
     print(f"chapters executed in {time.perf_counter() - t0:.0f} s; exporting {len(keys)} runs "
           f"({len(weights)} with weights) to {out}", flush=True)
     command = shlex.join(["python", "-m", "regutils", "traces", "--profile", profile, "--out", str(out),
-                          *(["--only", *only] if only else [])])
+                          *(["--only", *only] if only else []), *(["--jobs", str(jobs)] if jobs > 1 else [])])
     manifest = export(keys, cache, out, weights=weights, command=command, profile=profile)
     print(f"{out}: {len(keys)} runs, {manifest['total_bytes'] / 1e6:.1f} MB "
           f"(budget {BUDGET_BYTES / 1e6:.0f} MB)", flush=True)
