@@ -173,7 +173,7 @@ def test_single_byte_flips_are_refused_and_recomputed(tmp_path, monkeypatch):
 
 
 def test_trace_load_turns_any_parse_error_into_trace_error(tmp_path):
-    """A sealed file whose zip or npy header is damaged (the cases that escaped before) is refused, not raised."""
+    """A sealed file whose zip header or compressed data is damaged is refused (TraceError), not raised."""
     path = tmp_path / "k.npz"
     get = Cache(tmp_path / "c")
     t = get_run(TINY, cache=get, progress=False)
@@ -181,10 +181,12 @@ def test_trace_load_turns_any_parse_error_into_trace_error(tmp_path):
     blob = bytearray(path.read_bytes()[:-len(trace_module._seal_line("k", b""))])
     blob[-2:] = b"\0\0"  # comment length 0: the unsealed zip
     central = bytes(blob).index(b"PK\x01\x02")  # the first central directory entry
+    # the first member's compressed data: after the 30-byte local header, its name and extra field
+    data = 30 + int.from_bytes(blob[26:28], "little") + int.from_bytes(blob[28:30], "little")
     for name, change in (("zip version", lambda b: b.__setitem__(central + 6, 99)),
                          ("zip flags: encrypted", lambda b: b.__setitem__(central + 8, b[central + 8] | 1)),
                          ("compression", lambda b: b.__setitem__(central + 10, 77)),
-                         ("npy header", lambda b: b.__setitem__(bytes(b).index(b"{'descr'") + 1, ord("(")))):
+                         ("deflate stream", lambda b: b.__setitem__(data + 4, b[data + 4] ^ 0xFF))):
         bad = bytearray(blob)
         change(bad)
         path.write_bytes(seal(bytes(bad), "k"))  # sealed after the damage: only parsing can catch it
