@@ -136,7 +136,7 @@ def test_atomic_write_leaves_only_the_file(tmp_path, monkeypatch):
         f.write(b"partial")
         raise OSError("device went away")
 
-    monkeypatch.setattr(trace_module.np, "savez", failing_savez)
+    monkeypatch.setattr(trace_module.np, "savez_compressed", failing_savez)
     with pytest.raises(OSError, match="went away"):
         save(first, tmp_path / "t.npz")
     assert [p.name for p in tmp_path.iterdir()] == ["t.npz"]

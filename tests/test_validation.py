@@ -94,7 +94,7 @@ BOOK = {
     "bad value of a setting": (["-p", "epochs=0"], "epochs=0 must be a positive integer"),
     "bad value of a later chapter's setting": (["-p", "prune_fractions=[1.5]"], "prune_fractions=(1.5,) must lie in [0, 1)"),
     "bad batch size": (["-p", "batch_size=0"], "batch_size=0 must be a positive integer"),
-    "a data path for digits": (["-p", "data_path=\"x.npz\""], "path='x.npz' is not used by dataset='digits'"),
+    "a data path for the shipped images": (["-p", "data_path=\"x.npz\""], "dataset='cifar10-subset' ships with the project and takes no data_path"),
     "an unknown optimizer": (["-p", "optimizers=[\"sgd\", \"rmsprop\"]"], "optimizer='rmsprop' is unknown"),
     "wrong type of a chapter parameter": (["-p", "csr_steps=\"ten\""], "csr_steps='ten' must be a int"),
     "unknown profile": (["--profile", "huge"], "profile='huge' does not exist"),
