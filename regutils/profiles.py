@@ -187,6 +187,7 @@ CHAPTER_SIZES: dict[str, dict[str, dict]] = {
         "train_size": {"default": 1000, "*": None},
         # double backpropagation per class and sample: a seeded share of each class keeps it to minutes
         "per_class_samples": {"default": 20, "*": None},
+        "csr_samples": {"default": 250, "*": None},
         "fit_fractions": {"smoke": (0.1, 0.25), "digits": (0.1, 0.2, 0.4), "*": (0.05, 0.1, 0.2, 0.4)},
         "noise_levels": {"smoke": (0.0, 0.4), "digits": (0.0, 0.4, 0.8), "*": (0.0, 0.2, 0.4, 0.8)},
     },

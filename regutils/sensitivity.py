@@ -217,8 +217,19 @@ def critical_samples(model: torch.nn.Module, x: torch.Tensor, r: float, steps: i
 
 
 def critical_sample_ratio(model: torch.nn.Module, x: torch.Tensor, r: float, steps: int = 10,
-                          step_size: float | None = None, batch_size: int = 500) -> float:
-    """Fraction of samples that :func:`critical_samples` flags as critical."""
+                          step_size: float | None = None, batch_size: int = 500, samples: int | None = None,
+                          seed: int = 0) -> float:
+    """Fraction of samples that :func:`critical_samples` flags as critical.
+
+    ``samples``: measure it on a seeded choice of that many of the samples of ``x`` (the same
+    choice for every model given the same ``x`` and ``seed``); None: all of them.
+    """
+    if samples is not None:
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples <= 0:
+            raise ValueError(f"samples={samples!r} must be a positive integer or None (all samples)")
+        if samples < len(x):
+            chosen = np.sort(np.random.default_rng(seed).choice(len(x), samples, replace=False))
+            x = x[torch.as_tensor(chosen)]
     return float(critical_samples(model, x, r, steps, step_size, batch_size).mean())
 
 

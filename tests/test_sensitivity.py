@@ -57,6 +57,20 @@ def test_critical_samples_match_closed_form_margin_of_linear_model():
     assert 0.4 < ratio < 0.6  # r is the median of the needed radii
 
 
+def test_critical_sample_ratio_on_a_seeded_share_is_that_shares_fraction():
+    rng = np.random.default_rng(3)
+    w, b = rng.normal(size=(2, 5)), rng.normal(size=2)
+    x = torch.from_numpy(rng.normal(size=(300, 5)))
+    flags = sensitivity.critical_samples(linear(w, b), x, r=0.5, steps=5, step_size=0.25)
+    chosen = np.sort(np.random.default_rng(7).choice(300, 40, replace=False))
+    ratio = sensitivity.critical_sample_ratio(linear(w, b), x, r=0.5, steps=5, step_size=0.25, samples=40, seed=7)
+    assert ratio == pytest.approx(flags[chosen].mean())
+    assert sensitivity.critical_sample_ratio(linear(w, b), x, r=0.5, steps=5, step_size=0.25, samples=1000) \
+        == pytest.approx(flags.mean())  # more samples than there are: all of them
+    with pytest.raises(ValueError, match="samples"):
+        sensitivity.critical_sample_ratio(linear(w, b), x, r=0.5, samples=0)
+
+
 def test_critical_samples_stay_inside_the_ball():
     # a radius far below every needed perturbation flags nothing, a large one flags everything
     rng = np.random.default_rng(2)
