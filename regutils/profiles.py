@@ -147,8 +147,8 @@ PROFILES: dict[str, dict] = {
                   archs=("mlp", "small_cnn"), optimizers=("sgd", "adamax"), robustness_runs=2, sync_runs=3,
                   prune_fractions=(0.0, 0.5), prune_radii=(1.0,), subset_n=(2, 5), testing_archs=("mlp", "small_cnn")),
     # the recipe chosen in book/recipe.md: Nesterov SGD under a one-cycle schedule peaking at 0.1
-    "default": dict(dataset="cifar10-subset", arch="convnet3", epochs=20, runs=8, nesterov=True, schedule="onecycle",
-                    archs=("convnet3", "convnet3x2", "convnet3_half"), robustness_runs=3, sync_runs=8,
+    "default": dict(dataset="cifar10-subset", arch="convnet3", epochs=20, runs=6, nesterov=True, schedule="onecycle",
+                    archs=("convnet3", "convnet3x2", "convnet3_half"), robustness_runs=3, sync_runs=6,
                     prune_fractions=(0.0, 0.4), prune_radii=(0.5, 1.0, 2.0), subset_n=(5, 10, 20, 30),
                     testing_archs=("convnet3", "convnet3x2", "convnet3_half")),
     "digits": dict(runs=8, sync_runs=8, robustness_runs=3),
@@ -191,7 +191,7 @@ CHAPTER_SIZES: dict[str, dict[str, dict]] = {
         "fit_fractions": {"smoke": (0.1, 0.25), "digits": (0.1, 0.2, 0.4), "*": (0.05, 0.1, 0.2, 0.4)},
         "noise_levels": {"smoke": (0.0, 0.4), "digits": (0.0, 0.4, 0.8), "*": (0.0, 0.2, 0.4, 0.8)},
     },
-    "easy_hard": {"keep_fractions": {"smoke": (0.25,), "*": (0.1, 0.25, 0.5)}},
+    "easy_hard": {"keep_fractions": {"smoke": (0.25,), "default": (0.25,), "*": (0.1, 0.25, 0.5)}},
 }
 
 
