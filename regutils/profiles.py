@@ -191,6 +191,8 @@ CHAPTER_SIZES: dict[str, dict[str, dict]] = {
         "fit_fractions": {"smoke": (0.1, 0.25), "digits": (0.1, 0.2, 0.4), "*": (0.05, 0.1, 0.2, 0.4)},
         "noise_levels": {"smoke": (0.0, 0.4), "digits": (0.0, 0.4, 0.8), "*": (0.0, 0.2, 0.4, 0.8)},
     },
+    # scikit-learn models of Table 3 fitted on a stratified share of the training images (None: all, at most 10,000)
+    "testing": {"sklearn_train_size": {"default": 2000, "*": None}},
     "easy_hard": {"keep_fractions": {"smoke": (0.25,), "default": (0.25,), "*": (0.1, 0.25, 0.5)}},
 }
 
