@@ -270,11 +270,12 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     if jobs > 1 and len(selected) > 1:
         seconds.update(execute_in_processes(selected, profile, per_chapter, jobs))
         seconds_file.write_text(json.dumps(seconds))
-    for name in selected if jobs == 1 or len(selected) == 1 else ():
-        print(f"executing {name} ({profile})", flush=True)
-        seconds[name] = execute(name, profile, per_chapter[name], root)
-        print(f"  {seconds[name]:.1f} s", flush=True)
-        seconds_file.write_text(json.dumps(seconds))  # after each chapter: a failed build keeps the others
+    else:
+        for name in selected:
+            print(f"executing {name} ({profile})", flush=True)
+            seconds[name] = execute(name, profile, per_chapter[name], root)
+            print(f"  {seconds[name]:.1f} s", flush=True)
+            seconds_file.write_text(json.dumps(seconds))  # after each chapter: a failed build keeps the others
     seconds = {n: seconds[n] for n in names if n in seconds}
     write_intro_tables(names, profile, seconds, root)
     if html:

@@ -162,12 +162,14 @@ def find(bundles: list[Bundle], key: str, kind: str = "trace") -> Bundle | None:
 
 # --- the run log, and the runs served in this process
 
-_SERVED: list[Trace] = []  # every trace get_run / get_runs returned in this process, for provenance()
+# the metadata of every trace get_run / get_runs returned in this process, for provenance(); the metadata
+# only, so that remembering a run does not keep its record arrays alive
+_SERVED: list[dict] = []
 
 
 def remember(trace: Trace) -> Trace:
     """Note ``trace`` as served in this process (:func:`provenance` without arguments reads them); returns it."""
-    _SERVED.append(trace)
+    _SERVED.extend(trace.run_metas())
     return trace
 
 
@@ -365,13 +367,8 @@ def verify(root: str | os.PathLike) -> list[str]:
 # --- provenance on the page
 
 
-def _metas(runs) -> list[dict]:
-    """The per-run metadata of traces (single or stacked)."""
-    if isinstance(runs, Trace):
-        runs = [runs]
-    metas = []
-    for t in runs:
-        metas += t.meta["runs"] if "runs" in t.meta else [t.meta]
+def _unique(metas: list[dict]) -> list[dict]:
+    """Per-run metadata with a run used twice counted once."""
     unique = {}
     for m in metas:  # a run used twice counts once
         try:
@@ -405,11 +402,12 @@ def provenance(runs=None) -> str:
     ``cache`` (loaded from this machine's cache), absent (trained in this process). A run
     present twice (same config and data) counts once.
     """
+    if runs is None and not _SERVED:
+        return "This chapter uses no training run."
     if runs is None:
-        if not _SERVED:
-            return "This chapter uses no training run."
-        runs = _SERVED
-    metas = _metas(runs)
+        metas = _unique(_SERVED)
+    else:
+        metas = _unique([m for t in ([runs] if isinstance(runs, Trace) else runs) for m in t.run_metas()])
     if not metas:
         raise ValueError("runs is empty: provenance needs at least one trace")
     sources = [str(m.get("source", "")) for m in metas]

@@ -136,14 +136,9 @@ def record_agreement(batch_correct, train_correct) -> dict:
     return {name: stats.pearson(a.ravel(), b.ravel(), n_boot=0).r for name, (a, b) in pairs.items()}
 
 
-def run_metas(trace) -> list[dict]:
-    """The meta of every run of a trace (a stacked trace's, or a single run's own)."""
-    return trace.meta["runs"] if "runs" in trace.meta else [trace.meta]
-
-
 def seconds_per_run(trace) -> float:
     """Mean over runs of the training plus evaluation seconds recorded in each run's meta."""
-    return float(np.mean([m["train_seconds"] + m["eval_seconds"] for m in run_metas(trace)]))
+    return float(np.mean([m["train_seconds"] + m["eval_seconds"] for m in trace.run_metas()]))
 
 
 def summary(trace, n_splits: int = 20, seed: int = 0) -> dict:

@@ -101,6 +101,10 @@ class Trace:
         """Number of runs stacked on the leading axis (1 for a single run)."""
         return 1 if self.train_correct.ndim == 2 else self.train_correct.shape[0]
 
+    def run_metas(self) -> list[dict]:
+        """The meta of every run: a stacked trace's per-run metas, or a single run's own."""
+        return self.meta["runs"] if "runs" in self.meta else [self.meta]
+
     def run(self, r: int) -> "Trace":
         """Run ``r`` of a stacked trace."""
         if self.train_correct.ndim == 2:

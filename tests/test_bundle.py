@@ -12,7 +12,7 @@ from regutils import bundle, cli
 from regutils.bundle import Bundle, BundleError, export, provenance, read_run_log, verify
 from regutils.data import DataConfig
 from regutils.trace import ARRAYS, Cache, Trace, cache_key, stack
-from regutils.train import RunConfig, get_run, run_key, trained_model
+from regutils.train import RunConfig, get_run, get_runs, run_key, trained_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -351,3 +351,14 @@ def test_provenance_counts_bundled_cached_and_trained_runs(made, tmp_path, monke
     assert provenance(trained[0]) == "Of this chapter's 1 run, 1 was trained in this build."
     with pytest.raises(ValueError, match="empty"):
         provenance([])
+
+
+def test_provenance_without_runs_reads_the_runs_served_in_this_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "_SERVED", [])
+    assert provenance() == "This chapter uses no training run."
+    cache = Cache(tmp_path / "cache", bundles=())
+    get_runs(CONFIG, 2, cache=cache, progress=False)
+    assert provenance() == "Of this chapter's 2 runs, 2 were trained in this build."
+    assert all(isinstance(m, dict) for m in bundle._SERVED)  # metadata only: no record arrays kept alive
+    get_run(CONFIG, cache=cache, progress=False)  # served again, from the cache: still counted once
+    assert provenance() == "Of this chapter's 2 runs, 2 were trained in this build."
