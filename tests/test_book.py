@@ -61,7 +61,9 @@ def test_every_chapter_says_where_its_runs_come_from(book):
 
 def test_the_recipe_page_is_built(book):
     page = (HTML / "book" / "recipe.html").read_text()
-    assert "How the default was chosen" in page and "Spearman" in page
+    assert "How the default was chosen" in page
+    # the tables generated from bench/results at build time, not only the page's prose
+    assert "runs for CBTL target" in page and "runs (two halves)" in page and "<code" in page
 
 
 def test_scorecard_gathers_every_chapter(book):
