@@ -89,6 +89,44 @@ def per_sample_correct(estimator, x_tr, y_tr, x_te, y_te, blas_threads=1) -> np.
         return fitted.predict(x_te) == y_te
 
 
+SKLEARN_MAX_TRAIN = 10_000  # kernel SVMs grow with the square of the training set: a share beyond this size
+
+
+def sklearn_correct(names, data_config, arch: str, train_size: int | None = None, seed: int = 0):
+    """Which test samples each scikit-learn model of :func:`sklearn_zoo` gets right.
+
+    Each model is fitted on the flattened, normalized training images of ``data_config`` (as
+    :func:`regutils.train.load_for` gives them to ``arch``), or on a stratified share of
+    ``train_size`` of them (None: all, at most :data:`SKLEARN_MAX_TRAIN`); the test set is the
+    same whatever the share.
+
+    Returns
+    -------
+    correct : dict name -> bool ndarray (N_test,)
+    n_fit : int, the training samples the models were fitted on
+    """
+    from dataclasses import replace
+
+    from .train import load_for
+
+    zoo = sklearn_zoo(seed=seed)
+    unknown = set(names) - set(zoo)
+    if unknown:
+        raise ValueError(f"unknown scikit-learn models {sorted(unknown)}; allowed: {', '.join(zoo)}")
+    if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 2):
+        raise ValueError(f"train_size={train_size!r} must be an integer >= 2 or None")
+    full = load_for(data_config, arch)
+    n_fit = min(len(full.y_train), train_size or SKLEARN_MAX_TRAIN)
+    share = full if n_fit == len(full.y_train) else load_for(replace(data_config, train_size=n_fit), arch)
+    if not np.array_equal(share.index_test, full.index_test):
+        raise RuntimeError("the training share changed the test set")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence notices of the MLP and logistic regression
+        correct = {name: per_sample_correct(zoo[name], share.x_train, share.y_train, full.x_test, full.y_test)
+                   for name in names}
+    return correct, n_fit
+
+
 def final_correct(test_correct) -> np.ndarray:
     """Float64 (N,): correctness at the last epoch of a (..., T, N) record, averaged over the run axes."""
     test_correct = np.asarray(test_correct)

@@ -16,6 +16,7 @@ compiles ``_build/html``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -25,6 +26,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -187,38 +189,80 @@ def recipe_markdown(csv: Path) -> str:
     return head + "\n".join(cells) + "\n"
 
 
-# chapters that train the most go first, so that parallel processes end together
-HEAVY_FIRST = ("arpit", "robustness", "pruning", "easy_hard", "primer", "setup", "testing", "memorization")
+# the fallback order when no earlier build of the profile timed its chapters: those that train or fit
+# the most first, so that parallel chapters end together
+HEAVY_FIRST = ("arpit", "robustness", "pruning", "shallow_deep", "memorization", "easy_hard", "testing", "primer")
 
 
-def execute_in_processes(names: list[str], profile: str, per_chapter: dict, jobs: int) -> dict[str, float]:
-    """Execute the chapters ``names`` in ``jobs`` processes at once, each single-threaded; their seconds.
+def longest_first(names: list[str], previous: dict[str, float]) -> list[str]:
+    """``names`` in the order to execute them: by the seconds an earlier build took, longest first.
 
-    On a CPU, ``jobs`` one-thread processes get more done per hour than one process with ``jobs``
-    threads. A run that two chapters need is trained once: the other process waits on its lock.
-    A CPU run's probabilities depend on the thread count in their last bits only; each trace
-    records the count (``meta["environment"]["threads"]``).
+    Chapters without an earlier time go first in :data:`HEAVY_FIRST`'s order, then in the book's.
+    Starting the longest first lets parallel chapters end together (longest-processing-time rule).
+    """
+    def key(name):
+        if name in previous:
+            return (1, -previous[name], 0)
+        return (0, 0, HEAVY_FIRST.index(name) if name in HEAVY_FIRST else len(HEAVY_FIRST))
+    return sorted(names, key=key)
+
+
+@contextlib.contextmanager
+def environment(**variables):
+    """Set environment variables for the duration of the block (kernels started in it inherit them)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, seconds_file: Path,
+                root: Path = ROOT) -> dict[str, float]:
+    """Execute the chapters ``names``, ``jobs`` at a time; the seconds of each, also kept in ``seconds_file``.
+
+    With ``jobs`` > 1 every kernel is single-threaded: on a CPU, ``jobs`` one-thread kernels get
+    more done per hour than one kernel with ``jobs`` threads. A run that two chapters need is
+    trained once: the other kernel waits on its lock. A CPU run's probabilities depend on the
+    thread count in their last bits only; each trace records the count
+    (``meta["environment"]["threads"]``). ``seconds_file`` holds the seconds of the profile's
+    earlier builds, {profile: {chapter: seconds}}: they set the order (:func:`longest_first`), and
+    each chapter's time is written to it as soon as it ends, so a failed build keeps the others'.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    order = sorted(names, key=lambda n: HEAVY_FIRST.index(n) if n in HEAVY_FIRST else len(HEAVY_FIRST))
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    recorded = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
+    recorded = recorded if all(isinstance(v, dict) for v in recorded.values()) else {}  # an older flat file
+    seconds: dict[str, float] = {}
+    lock = threading.Lock()
 
     def one(name):
-        params = [f"{k}={json.dumps(v)}" for k, v in per_chapter[name].items()]
-        cmd = [sys.executable, "-m", "regutils", "book", "--profile", profile, "--only", name, "--no-html",
-               *(x for p in params for x in ("-p", p))]
-        t0 = time.perf_counter()
-        code = subprocess.run(cmd, env=env).returncode
-        return name, code, time.perf_counter() - t0
+        sys.stdout.write(f"executing {name} ({profile})\n")  # one write per line: threads print at once
+        sys.stdout.flush()
+        took = execute(name, profile, per_chapter[name], root)
+        sys.stdout.write(f"  {name}: {took:.1f} s\n")
+        sys.stdout.flush()
+        with lock:
+            seconds[name] = took
+            recorded.setdefault(profile, {})[name] = took
+            seconds_file.write_text(json.dumps(recorded, indent=1))
 
-    with ThreadPoolExecutor(jobs) as pool:
-        done = list(pool.map(one, order))
-    failed = [name for name, code, _ in done if code]
+    # every kernel starts in the root (papermill's cwd, the same for all threads) and inherits the environment
+    threads = dict(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1") if jobs > 1 else {}
+    with contextlib.chdir(root), environment(**threads), ThreadPoolExecutor(jobs) as pool:
+        futures = {name: pool.submit(one, name) for name in longest_first(names, recorded.get(profile, {}))}
+    failed = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
+    for name, error in failed.items():
+        print(f"  {name} failed: {type(error).__name__}: {str(error)[:2000]}", flush=True)
     if failed:
         raise RuntimeError(f"chapters {', '.join(failed)} failed at profile {profile}; the runs they trained "
                            "are cached: run the command again to continue")
-    return {name: seconds for name, _, seconds in done}
+    return seconds
 
 
 def recipe_curve_markdown(csv: Path) -> str:
@@ -251,8 +295,7 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
           html: bool = True, root: Path = ROOT, jobs: int = 1) -> None:
     """Execute the chapters (``only``, or all) at ``profile`` and build the HTML book.
 
-    ``jobs`` > 1: that many chapters at once, each in a single-threaded process
-    (:func:`execute_in_processes`); a chapter's seconds are then its process's wall time.
+    ``jobs`` > 1: that many chapters at once, each in a single-threaded kernel (:func:`execute_all`).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be a positive integer")
@@ -265,17 +308,10 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     os.environ.setdefault("REGUTILS_SCORECARD_DIR", str(root / "book" / "generated" / "scorecard"))
     os.environ.setdefault("REGUTILS_PROGRESS", "0")
     seconds_file = root / "book" / "generated" / "seconds.json"
-    seconds = json.loads(seconds_file.read_text()) if only and seconds_file.is_file() else {}
     seconds_file.parent.mkdir(parents=True, exist_ok=True)
-    if jobs > 1 and len(selected) > 1:
-        seconds.update(execute_in_processes(selected, profile, per_chapter, jobs))
-        seconds_file.write_text(json.dumps(seconds))
-    else:
-        for name in selected:
-            print(f"executing {name} ({profile})", flush=True)
-            seconds[name] = execute(name, profile, per_chapter[name], root)
-            print(f"  {seconds[name]:.1f} s", flush=True)
-            seconds_file.write_text(json.dumps(seconds))  # after each chapter: a failed build keeps the others
+    seconds = execute_all(selected, profile, per_chapter, jobs, seconds_file, root)
+    if only:  # the intro lists every chapter: the others' times from their last build at this profile
+        seconds = {**json.loads(seconds_file.read_text()).get(profile, {}), **seconds}
     seconds = {n: seconds[n] for n in names if n in seconds}
     write_intro_tables(names, profile, seconds, root)
     if html:

@@ -185,14 +185,16 @@ CHAPTER_SIZES: dict[str, dict[str, dict]] = {
         # the memorization runs train on a share of the images: random labels must be fitted within the
         # epochs a CPU affords (None: the profile's own training set)
         "train_size": {"default": 1000, "*": None},
-        # double backpropagation per class and sample: a seeded share of each class keeps it to minutes
-        "per_class_samples": {"default": 20, "*": None},
-        "csr_samples": {"default": 250, "*": None},
+        # double backpropagation per class and sample, an adversarial search per sample: seeded shares
+        # keep both to a minute on a CPU (None: every training sample)
+        "per_class_samples": {"paper": None, "*": 10},
+        "csr_samples": {"paper": None, "*": 100},
         "fit_fractions": {"smoke": (0.1, 0.25), "digits": (0.1, 0.2, 0.4), "*": (0.05, 0.1, 0.2, 0.4)},
         "noise_levels": {"smoke": (0.0, 0.4), "digits": (0.0, 0.4, 0.8), "*": (0.0, 0.2, 0.4, 0.8)},
     },
     # scikit-learn models of Table 3 fitted on a stratified share of the training images (None: all, at most 10,000)
     "testing": {"sklearn_train_size": {"default": 2000, "*": None}},
+    "shallow_deep": {"sklearn_train_size": {"default": 2000, "*": None}},
     "easy_hard": {"keep_fractions": {"smoke": (0.25,), "default": (0.25,), "*": (0.1, 0.25, 0.5)}},
 }
 

@@ -57,6 +57,31 @@ def test_per_sample_correct_rejects_mismatched_shapes():
         algorithms.per_sample_correct(knn, np.zeros((3, 4)), np.zeros(3), np.zeros((2, 5)), np.zeros(2))
 
 
+def test_sklearn_correct_fits_on_a_stratified_share_and_keeps_the_test_set():
+    from dataclasses import replace
+
+    from regutils.data import DataConfig
+    from regutils.train import load_for
+
+    config = DataConfig("cifar10-subset", train_size=300, test_size=100)
+    full, n_full = algorithms.sklearn_correct(["KNN"], config, "mlp")
+    share, n_share = algorithms.sklearn_correct(["KNN", "decision tree"], config, "mlp", train_size=120, seed=1)
+    assert (n_full, n_share) == (300, 120)
+    assert set(share) == {"KNN", "decision tree"} and share["KNN"].shape == (100,)
+    # by hand: the same models fitted on the 120-image share that load_for gives
+    part, whole = load_for(replace(config, train_size=120), "mlp"), load_for(config, "mlp")
+    expect = algorithms.per_sample_correct(algorithms.sklearn_zoo(1)["KNN"], part.x_train, part.y_train,
+                                           whole.x_test, whole.y_test)
+    np.testing.assert_array_equal(share["KNN"], expect)
+    expect = algorithms.per_sample_correct(algorithms.sklearn_zoo(0)["KNN"], whole.x_train, whole.y_train,
+                                           whole.x_test, whole.y_test)
+    np.testing.assert_array_equal(full["KNN"], expect)
+    with pytest.raises(ValueError, match="unknown scikit-learn models"):
+        algorithms.sklearn_correct(["boosting"], config, "mlp")
+    with pytest.raises(ValueError, match="train_size"):
+        algorithms.sklearn_correct(["KNN"], config, "mlp", train_size=1)
+
+
 def test_final_correct_averages_the_last_epoch_over_runs():
     correct = np.array([  # (runs=2, epochs=3, samples=3)
         [[1, 0, 0], [1, 1, 0], [0, 1, 1]],

@@ -130,3 +130,33 @@ def test_the_injected_parameters_cell_is_removed_from_the_page(book):
         assert len(injected) == 1 and "remove-cell" in injected[0]["metadata"]["tags"], name
         page = (HTML / "book" / f"{name}.html").read_text()
         assert "# Parameters" not in page, name  # papermill's header of the injected cell
+
+
+# --- execution order and environment of parallel chapters (no build needed) --------------------------
+
+
+def test_longest_first_orders_by_earlier_seconds_and_falls_back_to_heavy_first():
+    from regutils.book import HEAVY_FIRST, chapters, longest_first
+
+    names = ["setup", "arpit", "primer", "robustness", "learnability"]
+    assert longest_first(names, {}) == ["arpit", "robustness", "primer", "setup", "learnability"]
+    timed = {"setup": 5.0, "arpit": 50.0, "primer": 70.0, "robustness": 1.0, "learnability": 9.0}
+    assert longest_first(names, timed) == ["primer", "arpit", "learnability", "setup", "robustness"]
+    # a chapter never timed goes first: its cost is unknown
+    assert longest_first(names, {n: t for n, t in timed.items() if n != "setup"})[0] == "setup"
+    assert set(HEAVY_FIRST) <= set(chapters())  # no stale name
+
+
+def test_environment_sets_variables_for_the_block_and_restores_them(monkeypatch):
+    import os
+
+    from regutils.book import environment
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with environment(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"):
+        assert (os.environ["OMP_NUM_THREADS"], os.environ["MKL_NUM_THREADS"]) == ("1", "1")
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ
+    with pytest.raises(KeyError), environment(OMP_NUM_THREADS="2"):
+        raise KeyError("restored on error too")
+    assert os.environ["OMP_NUM_THREADS"] == "7"
