@@ -39,7 +39,8 @@ import torch
 
 from regutils import measures, stability
 from regutils.data import DataConfig
-from regutils.train import SCHEDULES, RunConfig, get_runs
+from regutils.loop import SCHEDULES
+from regutils.train import RunConfig, get_runs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARCHS = ("convnet3", "convnet3_w2", "convnet3x2")

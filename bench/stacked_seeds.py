@@ -9,7 +9,7 @@ classes). Augmentation (crop and flip) is on, as in the paper.
 
 For each R the sequential time is that of R single runs (seeds 0..R-1,
 :func:`regutils.train.train`) and the stacked time that of one
-:func:`regutils.stacked.train_stacked` call for the same seeds; both include
+:func:`regutils.train.train_runs` call for the same seeds; both include
 the eval-mode pass over every sample at every epoch. A one-epoch warm-up of each
 mode and stack size comes first. Also printed: how far the stacked traces agree with the single
 ones (identical sample order; on CUDA bf16 rounding makes a few predictions
@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from regutils.data import DataConfig
-from regutils.stacked import train_stacked
-from regutils.train import RunConfig, load_for, seeds_of, train
+from regutils.train import RunConfig, load_for, seeds_of, train, train_runs
 
 
 def timed(fn):
@@ -62,7 +61,7 @@ def main() -> None:
     warm = replace(base, epochs=1)  # first calls of each shape: allocator, kernel selection
     train(warm, loaded, progress=False)
     for r in runs:
-        train_stacked(seeds_of(warm, r), loaded, progress=False)
+        train_runs(seeds_of(warm, r), loaded, progress=False)
 
     largest = max(runs)
     configs = seeds_of(base, largest)
@@ -76,7 +75,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for r in sorted(runs):
-        seconds, stacked = timed(lambda r=r: train_stacked(configs[:r], loaded, progress=False))
+        seconds, stacked = timed(lambda r=r: train_runs(configs[:r], loaded, progress=False))
         sequential = sum(single_seconds[:r])
         agree = np.mean([(a.train_correct == b.train_correct).mean() for a, b in zip(stacked, singles)])
         acc_single = np.mean([t.meta["final_test_acc"] for t in singles[:r]])

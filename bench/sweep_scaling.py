@@ -26,7 +26,7 @@ import torch
 
 from regutils.data import DataConfig
 from regutils.sweep import grid, sweep
-from regutils.trace import Cache
+from regutils.cache import Cache
 from regutils.train import RunConfig, get_run, load_for
 
 

@@ -9,14 +9,18 @@
     events = measures.forgetting_events(runs.train_correct).mean(0)
     d = density.density(cbtl, events)
 
-Modules, from images to pages:
-  engine    data, cifar_subset (the shipped CIFAR-10 subset), models, train, stacked
-            (many seeds as one model), trace (records, sealed cache), bundle (shipped
-            runs), sweep (runs on a Dask cluster)
+Modules, from images to pages (``python -m regutils.layout`` checks that imports flow this way):
+  engine    data (data sets, the shipped CIFAR-10 subset), cifar_subset (rebuilds it),
+            models, loop (run config, optimizer, schedule, minibatches, eval pass),
+            train (one run; get_runs), stacked (many seeds as one model), trace (the
+            record and its sealed files), checkpoint (resumable state, final weights),
+            cache (the trace directory and its locks), bundle (shipped runs),
+            sweep (runs on a Dask cluster), validation (shared argument checks)
   analysis  measures, density, sampling, sync, probe, picks, stats, stability,
             robustness, pruning, algorithms, contingency, easy_hard, features,
             fitting, sensitivity
   book      claims (claims as tested predicates), report (scorecards), profiles,
-            plots, book (execute and build), cli (``python -m regutils --help``)
+            plots, book (execute and build), cli (``python -m regutils --help``),
+            layout (the architecture checks)
 """
 __version__ = "0.1.0"

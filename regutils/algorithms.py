@@ -96,7 +96,7 @@ def sklearn_correct(names, data_config, arch: str, train_size: int | None = None
     """Which test samples each scikit-learn model of :func:`sklearn_zoo` gets right.
 
     Each model is fitted on the flattened, normalized training images of ``data_config`` (as
-    :func:`regutils.train.load_for` gives them to ``arch``), or on a stratified share of
+    :func:`regutils.loop.load_for` gives them to ``arch``), or on a stratified share of
     ``train_size`` of them (None: all, at most :data:`SKLEARN_MAX_TRAIN`); the test set is the
     same whatever the share.
 
@@ -107,7 +107,7 @@ def sklearn_correct(names, data_config, arch: str, train_size: int | None = None
     """
     from dataclasses import replace
 
-    from .train import load_for
+    from .loop import load_for
 
     zoo = sklearn_zoo(seed=seed)
     unknown = set(names) - set(zoo)

@@ -102,7 +102,7 @@ def validate(profile: str, names: list[str], overrides: dict, root: Path = ROOT)
     others must have their default's type. ValueError naming the parameter otherwise.
     """
     from .profiles import settings
-    from .train import resolve_device
+    from .loop import resolve_device
 
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")

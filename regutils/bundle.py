@@ -16,7 +16,7 @@ by run key: ``<key>.npz`` (a trace, :mod:`regutils.trace`), ``<key>.weights.pt``
                         "provenance": {"environment": {...}, "train_seconds": ..., "eval_seconds": ...,
                                        "produced": <UTC date>, "command": ..., "hardware": ...}}}}
 
-A :class:`regutils.trace.Cache` falls back to the bundles (``Cache(bundles=[...])``,
+A :class:`regutils.cache.Cache` falls back to the bundles (``Cache(bundles=[...])``,
 default ``$REGUTILS_BUNDLE``, directories separated by ``os.pathsep``) for a key
 its own directory lacks. A bundled file is used only when its size and sha256
 match the manifest, its name is the one its key gives, and, for a trace, the
@@ -286,23 +286,15 @@ def export(keys, cache, out: str | os.PathLike, *, weights=(), command: str = ""
     return manifest
 
 
-def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, execute=None, jobs: int = 1) -> dict:
-    """Execute the book's chapters at ``profile`` (no HTML) logging the runs they use, then :func:`export` them.
+def produce(profile: str, out: str | os.PathLike, execute, cache, *, only=None, jobs: int = 1) -> dict:
+    """Execute the book's chapters at ``profile`` logging the runs they use, then :func:`export` them.
 
-    Resumable: runs already in the cache (or a bundle it reads) are loaded, and interrupted
-    runs resume from their checkpoints, so running it again after an interruption continues.
-    ``execute(profile, only)``: the book's execution (default :func:`regutils.book.build` without
-    HTML, ``jobs`` chapters at once).
+    ``execute(profile, only)`` executes the chapters (the command line passes
+    :func:`regutils.book.build` without HTML, ``jobs`` chapters at once). Resumable: runs already in
+    the cache (or a bundle it reads) are loaded, and interrupted runs resume from their checkpoints,
+    so running it again after an interruption continues. ``cache``: the :class:`regutils.cache.Cache`
+    the chapters use (its directory also holds the run log).
     """
-    from .trace import Cache
-
-    cache = cache or Cache()
-    if execute is None:
-        from .book import build
-
-        def execute(profile, only):
-            build(profile, only=only, html=False, jobs=jobs)
-
     cache.root.mkdir(parents=True, exist_ok=True)
     log = cache.root / f"runlog-{profile}-{os.getpid()}.txt"  # outside the bundle, one per process
     log.write_text("")
@@ -333,7 +325,7 @@ def produce(profile: str, out: str | os.PathLike, *, only=None, cache=None, exec
 
 def verify(root: str | os.PathLike) -> list[str]:
     """Every problem of the bundle at ``root``: files against the manifest, traces' own checks, weights' loading."""
-    from .train import load_weights
+    from .checkpoint import load_weights
 
     bundle = Bundle(root)
     try:

@@ -19,8 +19,6 @@ numpy's array constructors allowed, so a crafted batch cannot run code.
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import io
 import os
 import pickle
@@ -29,10 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DataError
-
-SHIPPED = Path(__file__).resolve().parents[1] / "data" / "cifar10-subset.npz"
-MD5 = "3737c266d30285cdc36989605da0c457"
+from .data import DataError, file_md5
 PER_BATCH = 1017  # images taken from the start of each batch
 BATCH_ROWS = 10000  # images in each CIFAR-10 batch
 IMAGE_SHAPE = (3, 32, 32)  # a batch row is a CHW image, row-major
@@ -160,14 +155,6 @@ def write(arrays: dict[str, np.ndarray], file: str | os.PathLike | io.BufferedIO
                 np.lib.format.write_array(f, np.ascontiguousarray(array), version=(1, 0), allow_pickle=False)
 
 
-def md5(path: str | os.PathLike) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def rebuild(root: str | os.PathLike, out: str | os.PathLike) -> str:
     """Build the subset from ``root`` (see :func:`build`) into ``out``; returns the file's md5."""
     arrays = build(root)
@@ -176,26 +163,4 @@ def rebuild(root: str | os.PathLike, out: str | os.PathLike) -> str:
     partial = out.with_name(out.name + ".partial")  # a crash never leaves a truncated file at ``out``
     write(arrays, partial)
     os.replace(partial, out)
-    return md5(out)
-
-
-# --- the shipped file
-
-
-def shipped() -> Path:
-    """The path of the shipped subset, its md5 checked (once per process and path)."""
-    return _checked(SHIPPED)
-
-
-@functools.lru_cache(maxsize=None)
-def _checked(path: Path) -> Path:
-    if not path.is_file():
-        raise DataError(f"the CIFAR-10 subset {path} is missing: it ships with the project's repository "
-                        "(a clone has it); or rebuild it with `python -m regutils data cifar10-subset --from ROOT "
-                        f"-o {path}`")
-    digest = md5(path)
-    if digest != MD5:
-        raise DataError(f"the CIFAR-10 subset {path} was altered (md5 {digest}, expected {MD5}); restore it with "
-                        f"`git checkout -- data/` or rebuild it with `python -m regutils data cifar10-subset "
-                        f"--from ROOT -o {path}`")
-    return path
+    return file_md5(out)

@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 from . import density, measures, models
-from .data import DATASETS, DataConfig
-from .trace import Cache, TraceError, default_cache_dir, load
-from .train import MAX_RUNS, OPTIMIZERS, SCHEDULES, RunConfig, get_runs, resolve_device, run_key, seeds_of
+from .data import DATASETS, SUBSET_MD5, DataConfig
+from .cache import Cache, default_cache_dir
+from .loop import OPTIMIZERS, SCHEDULES, RunConfig, resolve_device, run_key
+from .trace import TraceError, load
+from .train import get_runs, seeds_of
 
 MAX_WORKERS = 256
 
@@ -220,16 +222,20 @@ def cmd_data(a) -> int:
     from . import cifar_subset
 
     digest = cifar_subset.rebuild(a.root, a.output)
-    same = "identical to" if digest == cifar_subset.MD5 else "differs from"
-    print(f"{a.output}: md5 {digest}, {same} the shipped data/cifar10-subset.npz ({cifar_subset.MD5})",
+    same = "identical to" if digest == SUBSET_MD5 else "differs from"
+    print(f"{a.output}: md5 {digest}, {same} the shipped data/cifar10-subset.npz ({SUBSET_MD5})",
           file=sys.stderr)
     return 0
 
 
 def cmd_traces(a) -> int:
+    from .book import build
     from .bundle import produce
 
-    produce(a.profile, a.out or Path("traces") / a.profile, only=a.only, jobs=a.jobs)
+    def execute(profile, only):
+        build(profile, only=only, html=False, jobs=a.jobs)
+
+    produce(a.profile, a.out or Path("traces") / a.profile, execute, Cache(), only=a.only, jobs=a.jobs)
     return 0
 
 

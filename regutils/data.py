@@ -42,7 +42,9 @@ for digits.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,9 +255,41 @@ def _npz(path: str):
 
 
 def _cifar10_subset():
-    from . import cifar_subset
+    return _npz(str(shipped_subset()))
 
-    return _npz(str(cifar_subset.shipped()))
+
+# --- the CIFAR-10 subset that ships with the project (made by :mod:`regutils.cifar_subset`)
+
+SHIPPED_SUBSET = Path(__file__).resolve().parents[1] / "data" / "cifar10-subset.npz"
+SUBSET_MD5 = "3737c266d30285cdc36989605da0c457"
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_subset() -> Path:
+    """The path of the shipped subset, its md5 checked (once per process and path)."""
+    return checked_subset(SHIPPED_SUBSET)
+
+
+@functools.lru_cache(maxsize=None)
+def checked_subset(path: Path) -> Path:
+    """``path`` when it holds the shipped subset byte for byte; DataError naming the remedy otherwise."""
+    if not path.is_file():
+        raise DataError(f"the CIFAR-10 subset {path} is missing: it ships with the project's repository "
+                        "(a clone has it); or rebuild it with `python -m regutils data cifar10-subset --from ROOT "
+                        f"-o {path}`")
+    digest = file_md5(path)
+    if digest != SUBSET_MD5:
+        raise DataError(f"the CIFAR-10 subset {path} was altered (md5 {digest}, expected {SUBSET_MD5}); restore it "
+                        f"with `git checkout -- data/` or rebuild it with `python -m regutils data cifar10-subset "
+                        f"--from ROOT -o {path}`")
+    return path
 
 
 # --- transforms

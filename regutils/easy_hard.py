@@ -46,7 +46,7 @@ def early_window(epochs: int, share: float = EARLY_SHARE) -> int:
 
 def _window(correct, window) -> np.ndarray:
     """``correct`` as bool ``(R, w, N)``: the epochs 1..window of every run."""
-    correct = measures._as_correct(correct)
+    correct = measures.as_correct_record(correct)
     epochs = correct.shape[-2]
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 1 <= window <= epochs:
         raise ValueError(f"window={window!r} must be an integer in [1, {epochs}] (the record has {epochs} epochs)")
@@ -75,7 +75,7 @@ def hard(correct, window: int | None = None, stage: str = "early") -> np.ndarray
     if stage == "final":
         if window is not None:
             raise ValueError(f"stage='final' takes no window, got window={window!r}")
-        correct = measures._as_correct(correct)
+        correct = measures.as_correct_record(correct)
         return np.flatnonzero(~correct[..., -1, :].reshape(-1, correct.shape[-1]).any(axis=0))
     raise ValueError(f"stage={stage!r} is unknown; allowed: 'early', 'final'")
 

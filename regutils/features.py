@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import models
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENET_SIZE = 224
@@ -34,25 +36,11 @@ class FeatureError(RuntimeError):
     """Features that cannot be computed here (e.g. pretrained weights that cannot be loaded)."""
 
 
-def classifier_layer(model: torch.nn.Module) -> torch.nn.Module:
-    """The layer that maps features to logits: the model's last ``nn.Linear`` in registration order,
-    or, for an all-convolutional network such as NiN, its last 1x1 ``nn.Conv2d`` (whose maps are
-    averaged into the logits)."""
-    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if linears:
-        return linears[-1]
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
-    if convs:
-        return convs[-1]
-    raise ValueError(f"model {type(model).__name__} has neither an nn.Linear nor a 1x1 nn.Conv2d classifier: "
-                     "penultimate features need a linear classifier")
-
-
 @torch.inference_mode()
 def penultimate_features(model: torch.nn.Module, x, batch_size: int = 1000) -> np.ndarray:
     """(N, D) float32 inputs of the model's classifier layer for inputs x (N, ...), eval mode.
 
-    The classifier layer is that of :func:`classifier_layer`; the input of a 1x1 conv classifier is
+    The classifier layer is that of :func:`regutils.models.classifier_layer`; the input of a 1x1 conv classifier is
     averaged over its spatial positions, as the network averages the class maps (the average
     commutes with the 1x1 conv, so the features still map linearly to the logits).
     x: a tensor (or array) of network inputs, normalized as for training; it is moved to the
@@ -62,7 +50,7 @@ def penultimate_features(model: torch.nn.Module, x, batch_size: int = 1000) -> n
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
     x = torch.as_tensor(x)
     device = next(model.parameters()).device
-    layer = classifier_layer(model)
+    layer = models.classifier_layer(model)
     pool = isinstance(layer, torch.nn.Conv2d)
     captured = []
 

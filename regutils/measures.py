@@ -32,7 +32,7 @@ from scipy.stats import rankdata
 NEVER_LEARNED_CONVENTIONS = ("zero", "max")
 
 
-def _as_correct(correct, name="correct"):
+def as_correct_record(correct, name="correct"):
     """Return `correct` as a bool array of ndim >= 2 (bool or 0/1 input)."""
     correct = np.asarray(correct)
     if correct.ndim < 2:
@@ -61,7 +61,7 @@ def cbtl(correct):
     Returns an int64 ``(..., N)`` array. The same sum on test samples is the
     cumulative binary generalizing loss (CBGL).
     """
-    return np.count_nonzero(_as_correct(correct), axis=-2)
+    return np.count_nonzero(as_correct_record(correct), axis=-2)
 
 
 cbgl = cbtl
@@ -72,7 +72,7 @@ def event_mask(correct):
 
     Epoch 1 is never an event because acc^0 = 0.
     """
-    correct = _as_correct(correct)
+    correct = as_correct_record(correct)
     mask = np.zeros(correct.shape, dtype=bool)
     # For booleans, prev > cur is exactly prev & ~cur, in a single pass.
     np.greater(correct[..., :-1, :], correct[..., 1:, :], out=mask[..., 1:, :])
@@ -115,7 +115,7 @@ def forgetting_events(correct, never_learned="zero"):
         raise ValueError(
             f"never_learned must be one of {NEVER_LEARNED_CONVENTIONS}, got {never_learned!r}"
         )
-    correct = _as_correct(correct)
+    correct = as_correct_record(correct)
     events = np.count_nonzero(np.greater(correct[..., :-1, :], correct[..., 1:, :]), axis=-2)
     if never_learned == "max":
         never = ~correct.any(axis=-2)
@@ -132,7 +132,7 @@ def first_learned_epoch(correct):
     A sample never classified correctly gets T + 1 (one past the last epoch),
     so that it sorts after every learned sample.
     """
-    correct = _as_correct(correct)
+    correct = as_correct_record(correct)
     n_epochs = correct.shape[-2]
     first = np.argmax(correct, axis=-2) + 1
     first[~correct.any(axis=-2)] = n_epochs + 1
@@ -201,7 +201,7 @@ def summarize(correct, prob=None, never_learned="zero"):
     Returns a :class:`Summary`; `learnability` is None when `prob` is None.
     Never-learned samples enter the first_learned average as T + 1.
     """
-    correct = _as_correct(correct)
+    correct = as_correct_record(correct)
     return Summary(
         cbtl=average_over_runs(cbtl(correct)),
         events=average_over_runs(forgetting_events(correct, never_learned=never_learned)),

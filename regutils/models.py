@@ -564,3 +564,17 @@ def input_size(name):
 def count_parameters(model):
     """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def classifier_layer(model: torch.nn.Module) -> torch.nn.Module:
+    """The layer that maps features to logits: the model's last ``nn.Linear`` in registration order,
+    or, for an all-convolutional network such as NiN, its last 1x1 ``nn.Conv2d`` (whose maps are
+    averaged into the logits)."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if linears:
+        return linears[-1]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
+    if convs:
+        return convs[-1]
+    raise ValueError(f"model {type(model).__name__} has neither an nn.Linear nor a 1x1 nn.Conv2d classifier: "
+                     "penultimate features need a linear classifier")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from . import models
 from .data import DATASETS, DataConfig
-from .train import DEFAULT_LR, OPTIMIZERS, SCHEDULES, RunConfig
+from .loop import DEFAULT_LR, OPTIMIZERS, SCHEDULES, RunConfig
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class Settings:
         """The initial learning rate of ``optimizer`` (None: the main runs' optimizer) in this profile.
 
         ``lr``, when set, is the rate of the main runs' optimizer; every other rate comes from
-        ``optimizer_lrs``, and an optimizer missing there gets :data:`regutils.train.DEFAULT_LR`'s.
+        ``optimizer_lrs``, and an optimizer missing there gets :data:`regutils.loop.DEFAULT_LR`'s.
         """
         optimizer = self.optimizer if optimizer is None else optimizer
         if optimizer not in OPTIMIZERS:
@@ -184,7 +184,7 @@ CHAPTER_SIZES: dict[str, dict[str, dict]] = {
     "arpit": {
         # the memorization runs train on a share of the images: random labels must be fitted within the
         # epochs a CPU affords (None: the profile's own training set)
-        "train_size": {"default": 1000, "*": None},
+        "train_size": {"default": 1000, "digits": 1000, "*": None},
         # double backpropagation per class and sample, an adversarial search per sample: seeded shares
         # keep both to a minute on a CPU (None: every training sample)
         "per_class_samples": {"paper": None, "*": 10},

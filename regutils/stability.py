@@ -82,7 +82,7 @@ def split_half(per_run, per_half: int | None = None, n_splits: int = 20, seed: i
     per_half = per_run.shape[0] // 2 if per_half is None else per_half
     splits = half_splits(per_run.shape[0], per_half, n_splits, seed)
     halves = per_run[splits].mean(axis=2)  # (S, 2, N)
-    r = stats._rowwise_pearson(halves[:, 0], halves[:, 1])
+    r = stats.rowwise_pearson(halves[:, 0], halves[:, 1])
     return float(np.nanmean(r)) if np.isfinite(r).any() else float("nan")
 
 

@@ -53,7 +53,7 @@ def _check_pair(x, y):
     return x, y
 
 
-def _rowwise_pearson(a, b):
+def rowwise_pearson(a, b):
     """Pearson correlation of every row of a with the same row of b; nan for constant rows."""
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
@@ -89,7 +89,7 @@ def _bootstrap(x, y, rank, n_boot, ci, seed):
             yb = _ranks_in_resamples(y_codes[idx], y_unique.size)
         else:
             xb, yb = x[idx], y[idx]
-        boot[start:start + idx.shape[0]] = _rowwise_pearson(xb, yb)
+        boot[start:start + idx.shape[0]] = rowwise_pearson(xb, yb)
     # a resample can be constant (tiny n, heavy ties): drop those replicates
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
@@ -318,7 +318,7 @@ def histogram_pearson(a, b, bins="auto", n_boot=1000, ci=0.95, seed=0):
         raise ValueError(f"need at least 3 bins, got {edges.size - 1}")
     widths = np.diff(edges)
     codes_a, codes_b = _bin_codes(a, edges), _bin_codes(b, edges)
-    r = float(_rowwise_pearson(_densities(codes_a[None], widths), _densities(codes_b[None], widths))[0])
+    r = float(rowwise_pearson(_densities(codes_a[None], widths), _densities(codes_b[None], widths))[0])
     if not np.isfinite(r):
         warnings.warn("a constant histogram: the correlation is undefined, returning nan",
                       RuntimeWarning, stacklevel=2)
@@ -332,7 +332,7 @@ def histogram_pearson(a, b, bins="auto", n_boot=1000, ci=0.95, seed=0):
         size = min(rows, int(n_boot) - start)
         da = _densities(codes_a[rng.integers(0, a.size, size=(size, a.size))], widths)
         db = _densities(codes_b[rng.integers(0, b.size, size=(size, b.size))], widths)
-        boot[start:start + size] = _rowwise_pearson(da, db)
+        boot[start:start + size] = rowwise_pearson(da, db)
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
         return Corr(r, np.nan, np.nan, widths.size)

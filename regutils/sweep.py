@@ -61,8 +61,10 @@ from dataclasses import fields, replace
 from tqdm import tqdm
 
 from .data import DataConfig
-from .trace import Cache, Trace, TraceError
-from .train import RunConfig, get_run, progress_default, run_key
+from .cache import Cache
+from .loop import RunConfig, progress_default, run_key
+from .trace import Trace, TraceError
+from .train import get_run
 
 _ONE_RUN_PER_PROCESS = threading.Lock()  # torch.manual_seed and the RNG state are process-wide
 SCHEDULER_TIMEOUT = 10.0  # seconds a scheduler has to answer

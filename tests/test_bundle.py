@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from regutils import bundle, cli
-from regutils.bundle import Bundle, BundleError, export, provenance, read_run_log, verify
+from regutils.bundle import BundleError, export, provenance, read_run_log, verify
 from regutils.data import DataConfig
-from regutils.trace import ARRAYS, Cache, Trace, cache_key, stack
+from regutils.cache import Cache
+from regutils.trace import ARRAYS, Trace, cache_key, stack
 from regutils.train import RunConfig, get_run, get_runs, run_key, trained_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -301,7 +302,7 @@ def test_producing_again_reuses_the_bundle_runs_with_their_provenance(made, tmp_
 
 
 def produce_quietly(cache, out, execute):
-    return bundle.produce("smoke", out, only=["setup"], cache=cache, execute=execute)
+    return bundle.produce("smoke", out, execute, cache, only=["setup"])
 
 
 def test_export_warns_above_the_size_budget(made, tmp_path):

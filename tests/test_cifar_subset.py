@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regutils import cifar_subset
+from regutils import cifar_subset, data
 from regutils.cli import main
 from regutils.data import DataConfig, DataError, load
 from regutils.profiles import settings
@@ -89,9 +89,9 @@ def test_build_takes_the_first_1017_images_of_each_batch_as_hwc_with_canonical_i
     assert a["x_train"].dtype == a["x_test"].dtype == np.uint8
     assert a["y_train"].dtype == a["index_train"].dtype == a["index_test"].dtype == np.int64
     # image 1017 * b + i is row i of training batch b + 1
-    for b, (data, labels) in enumerate(batches[:5]):
+    for b, (rows, labels) in enumerate(batches[:5]):
         part = slice(1017 * b, 1017 * (b + 1))
-        np.testing.assert_array_equal(a["x_train"][part], hwc(data[:1017]))
+        np.testing.assert_array_equal(a["x_train"][part], hwc(rows[:1017]))
         np.testing.assert_array_equal(a["y_train"][part], labels[:1017])
     np.testing.assert_array_equal(a["x_test"], hwc(batches[5][0][:1017]))
     np.testing.assert_array_equal(a["y_test"], batches[5][1][:1017])
@@ -122,18 +122,18 @@ def test_cli_rebuilds_and_reports_the_md5(cifar_root, tmp_path, capsys):
     out = tmp_path / "subset.npz"
     assert main(["data", "cifar10-subset", "--from", str(root), "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert cifar_subset.md5(out) in err and "differs from" in err  # random pixels are not CIFAR-10's
+    assert data.file_md5(out) in err and "differs from" in err  # random pixels are not CIFAR-10's
 
 
 # --- the writer matches the shipped file
 
 
 def test_writer_reencodes_the_shipped_arrays_to_the_shipped_bytes():
-    with np.load(cifar_subset.SHIPPED, allow_pickle=False) as z:
+    with np.load(data.SHIPPED_SUBSET, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     buffer = io.BytesIO()
     cifar_subset.write(arrays, buffer)
-    assert hashlib.md5(buffer.getvalue()).hexdigest() == cifar_subset.MD5 == cifar_subset.md5(cifar_subset.SHIPPED)
+    assert hashlib.md5(buffer.getvalue()).hexdigest() == data.SUBSET_MD5 == data.file_md5(data.SHIPPED_SUBSET)
     entries = zipfile.ZipFile(buffer).infolist()
     assert [e.filename for e in entries] == [f"{k}.npy" for k in cifar_subset.KEYS]
     assert {(e.date_time, e.compress_type) for e in entries} == {((1980, 1, 1, 0, 0, 0), zipfile.ZIP_DEFLATED)}
@@ -224,39 +224,39 @@ def test_truncated_batch_is_a_clear_error(tmp_path):
 
 
 def test_dataconfig_loads_the_shipped_subset_with_canonical_indices():
-    data = load(DataConfig("cifar10-subset"))
-    assert data.x_train.shape == (5085, 3, 32, 32) and data.x_test.shape == (1017, 3, 32, 32)
-    assert data.images_train.shape == (5085, 32, 32, 3) and data.images_train.dtype == np.uint8
+    loaded = load(DataConfig("cifar10-subset"))
+    assert loaded.x_train.shape == (5085, 3, 32, 32) and loaded.x_test.shape == (1017, 3, 32, 32)
+    assert loaded.images_train.shape == (5085, 32, 32, 3) and loaded.images_train.dtype == np.uint8
     expected = [10000 * b + i for b in range(5) for i in range(1017)]
-    assert data.index_train.tolist() == expected and data.index_test.tolist() == list(range(1017))
-    assert data.classes == CLASSES and data.augment
-    with np.load(cifar_subset.SHIPPED) as z:
-        np.testing.assert_array_equal(data.images_train, z["x_train"])
-        np.testing.assert_array_equal(data.y_test.numpy(), z["y_test"])
+    assert loaded.index_train.tolist() == expected and loaded.index_test.tolist() == list(range(1017))
+    assert loaded.classes == CLASSES and loaded.augment
+    with np.load(data.SHIPPED_SUBSET) as z:
+        np.testing.assert_array_equal(loaded.images_train, z["x_train"])
+        np.testing.assert_array_equal(loaded.y_test.numpy(), z["y_test"])
     # normalized with the CIFAR-10 constants: the subset's channel means are near 0, not exactly 0
-    means = data.x_train.mean((0, 2, 3))
+    means = loaded.x_train.mean((0, 2, 3))
     assert means.abs().max() < 0.1 and means.abs().min() > 0
 
 
 def test_the_md5_is_checked_once_per_process(monkeypatch):
     calls = []
-    monkeypatch.setattr(cifar_subset, "md5", lambda path: calls.append(path) or cifar_subset.MD5)
-    cifar_subset._checked.cache_clear()
-    assert cifar_subset.shipped() == cifar_subset.shipped() == cifar_subset.SHIPPED
-    assert calls == [cifar_subset.SHIPPED]
-    cifar_subset._checked.cache_clear()  # the next test checks the real md5 again
+    monkeypatch.setattr(data, "file_md5", lambda path: calls.append(path) or data.SUBSET_MD5)
+    data.checked_subset.cache_clear()
+    assert data.shipped_subset() == data.shipped_subset() == data.SHIPPED_SUBSET
+    assert calls == [data.SHIPPED_SUBSET]
+    data.checked_subset.cache_clear()  # the next test checks the real md5 again
 
 
 def test_an_altered_copy_is_refused(tmp_path, monkeypatch):
-    with np.load(cifar_subset.SHIPPED) as z:
+    with np.load(data.SHIPPED_SUBSET) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["y_train"][0] = (arrays["y_train"][0] + 1) % 10  # one label changed: a valid npz, another md5
     altered = tmp_path / "cifar10-subset.npz"
     cifar_subset.write(arrays, altered)
-    monkeypatch.setattr(cifar_subset, "SHIPPED", altered)
+    monkeypatch.setattr(data, "SHIPPED_SUBSET", altered)
     with pytest.raises(DataError, match="altered"):
         load(DataConfig("cifar10-subset"))
-    monkeypatch.setattr(cifar_subset, "SHIPPED", tmp_path / "absent.npz")
+    monkeypatch.setattr(data, "SHIPPED_SUBSET", tmp_path / "absent.npz")
     with pytest.raises(DataError, match="missing"):
         load(DataConfig("cifar10-subset"))
 

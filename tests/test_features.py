@@ -4,7 +4,7 @@ import torch
 
 from regutils import models
 from regutils.features import (IMAGENET_MEAN, IMAGENET_STD, FeatureError, imagenet_inputs,
-                               imagenet_vgg19_features, classifier_layer, penultimate_features)
+                               imagenet_vgg19_features, penultimate_features)
 
 
 class Tiny(torch.nn.Module):
@@ -47,7 +47,7 @@ def test_penultimate_features_of_the_zoo_feed_the_classifier():
     model = models.build("small_cnn", 1, 10).eval()
     x = torch.randn(5, 1, 8, 8)
     feats = penultimate_features(model, x)
-    assert classifier_layer(model) is model.linear and feats.shape == (5, 64 * 4 * 4)
+    assert models.classifier_layer(model) is model.linear and feats.shape == (5, 64 * 4 * 4)
     with torch.no_grad():
         np.testing.assert_allclose(model.linear(torch.from_numpy(feats)).numpy(),
                                    model(x).numpy(), rtol=1e-5, atol=1e-5)
@@ -59,7 +59,7 @@ def test_penultimate_features_of_a_conv_classifier_feed_it():
     model = models.build("nin", 3, 10).eval()
     x = torch.randn(3, 3, 32, 32)
     feats = penultimate_features(model, x)
-    conv = classifier_layer(model)
+    conv = models.classifier_layer(model)
     assert conv is model.features[-1] and feats.shape == (3, 192)
     with torch.no_grad():
         logits = torch.from_numpy(feats) @ conv.weight.flatten(1).T + conv.bias

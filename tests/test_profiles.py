@@ -2,7 +2,7 @@ import pytest
 
 from regutils.data import DataConfig
 from regutils.profiles import PROFILES, Settings, chapter_sizes, settings
-from regutils.train import DEFAULT_LR, PAPER_MILESTONES
+from regutils.loop import DEFAULT_LR, PAPER_MILESTONES
 
 
 def test_every_profile_builds_a_valid_run_config():

@@ -8,7 +8,7 @@ import pytest
 
 from regutils import density, pruning, sampling
 from regutils.data import DataConfig
-from regutils.trace import Cache
+from regutils.cache import Cache
 from regutils.train import RunConfig, get_runs
 
 BASE = RunConfig(DataConfig("digits"), arch="mlp", epochs=2)

@@ -9,7 +9,7 @@ import torch
 
 from regutils.bundle import BUDGET_BYTES, MANIFEST, Bundle, BundleError, verify
 from regutils.profiles import settings
-from regutils.trace import Cache
+from regutils.cache import Cache
 from regutils.train import load_for, run_key, seeds_of, train
 
 ROOT = Path(__file__).resolve().parents[1]

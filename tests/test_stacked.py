@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from regutils import models, stacked
+from regutils import models
+from regutils import train as train_module
 from regutils.data import DataConfig
-from regutils.stacked import Stack, check_stackable, get_stacked, train_stacked
-from regutils.trace import ARRAYS, Cache
-from regutils.train import RunConfig, get_run, get_runs, seeds_of, train, trained_model
+from regutils.loop import load_for
+from regutils.stacked import Stack, check_stackable
+from regutils.cache import Cache
+from regutils.trace import ARRAYS
+from regutils.train import RunConfig, get_run, get_runs, get_traces, seeds_of, train, train_runs, trained_model
 
 SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
 CONFIG = RunConfig(SMALL_DIGITS, arch="small_cnn", epochs=3, batch_size=32, lr=0.01)
@@ -46,14 +49,14 @@ def assert_like_single_runs(stacked_traces, single_traces):
 
 def test_stacked_runs_are_the_single_runs():
     configs = seeds_of(CONFIG, 3)
-    assert_like_single_runs(train_stacked(configs, progress=False), [train(c, progress=False) for c in configs])
+    assert_like_single_runs(train_runs(configs, progress=False), [train(c, progress=False) for c in configs])
 
 
 def test_stacked_runs_with_augmentation_are_the_single_runs(tmp_path):
     config = RunConfig(DataConfig("npz", path=tiny_colour_npz(tmp_path / "c.npz")), arch="lenet", epochs=2,
                        batch_size=32, lr=0.01)
     configs = seeds_of(config, 2)
-    assert_like_single_runs(train_stacked(configs, progress=False), [train(c, progress=False) for c in configs])
+    assert_like_single_runs(train_runs(configs, progress=False), [train(c, progress=False) for c in configs])
 
 
 
@@ -61,7 +64,7 @@ def test_stacked_one_cycle_runs_are_the_single_runs(tmp_path):
     config = RunConfig(DataConfig("npz", path=tiny_colour_npz(tmp_path / "c.npz")), arch="convnet3", epochs=3,
                        batch_size=32, lr=0.05, nesterov=True, schedule="onecycle")
     configs = seeds_of(config, 2)
-    stacked = train_stacked(configs, progress=False)
+    stacked = train_runs(configs, progress=False)
     assert_like_single_runs(stacked, [train(c, progress=False) for c in configs])
     np.testing.assert_array_equal(stacked[0].history["lr"], train(configs[0], progress=False).history["lr"])
 
@@ -86,21 +89,16 @@ def test_every_architecture_stacks(arch):
 
 def test_killed_stack_resumes_to_the_same_traces(tmp_path, monkeypatch):
     configs = seeds_of(replace(CONFIG, epochs=4), 2)
-    clean = train_stacked(configs, progress=False)
-    real_save, saves = stacked._save_checkpoint, []
+    clean = train_runs(configs, progress=False)
 
-    def save_then_die(path, state):
-        real_save(path, state)
-        saves.append(state["epoch"])
-        if len(saves) == 2 * len(configs):
+    def die_after_epoch_2(epoch):
+        if epoch == 2:
             raise KeyboardInterrupt  # killed right after the checkpoints of epoch 2
 
-    monkeypatch.setattr(stacked, "_save_checkpoint", save_then_die)
     ckpts = [tmp_path / f"run{r}.ckpt.pt" for r in range(len(configs))]
     with pytest.raises(KeyboardInterrupt):
-        train_stacked(configs, checkpoint=ckpts, progress=False)
-    monkeypatch.setattr(stacked, "_save_checkpoint", real_save)
-    resumed = train_stacked(configs, checkpoint=ckpts, progress=False)
+        train_runs(configs, checkpoints=ckpts, progress=False, on_epoch=die_after_epoch_2)
+    resumed = train_runs(configs, checkpoints=ckpts, progress=False)
     for a, b in zip(resumed, clean):
         assert a.meta["resumed_from_epoch"] == 2
         for name in ARRAYS:
@@ -114,8 +112,8 @@ def test_corrupt_stack_checkpoint_is_ignored(tmp_path):
     for ckpt in ckpts:
         ckpt.write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning, match="ignoring unusable checkpoint"):
-        traces = train_stacked(configs, checkpoint=ckpts, progress=False)
-    clean = train_stacked(configs, progress=False)
+        traces = train_runs(configs, checkpoints=ckpts, progress=False)
+    clean = train_runs(configs, progress=False)
     for a, b in zip(traces, clean):
         assert a.meta["resumed_from_epoch"] == 0
         np.testing.assert_array_equal(a.train_correct, b.train_correct)
@@ -126,13 +124,13 @@ def test_get_runs_stacks_only_what_the_cache_lacks(tmp_path, monkeypatch):
     cache = Cache(tmp_path)
     first = get_run(CONFIG, cache=cache, progress=False)  # seed 0 trained alone
     sizes = []
-    real = stacked.train_stacked
+    real = train_module.train_runs
 
     def spy(configs, *args, **kwargs):
         sizes.append([c.seed for c in configs])
         return real(configs, *args, **kwargs)
 
-    monkeypatch.setattr(stacked, "train_stacked", spy)
+    monkeypatch.setattr(train_module, "train_runs", spy)
     runs = get_runs(CONFIG, 3, cache=cache, progress=False, stacked=True)
     assert sizes == [[1, 2]] and runs.train_correct.shape == (3, 3, 200)
     np.testing.assert_array_equal(runs.run(0).train_correct, first.train_correct)
@@ -141,7 +139,7 @@ def test_get_runs_stacks_only_what_the_cache_lacks(tmp_path, monkeypatch):
     np.testing.assert_array_equal(again.train_correct, runs.train_correct)
     assert not list(tmp_path.glob("*.ckpt.pt"))
     # each run's final weights are cached as a single model's: they reproduce its last epoch
-    data_x = stacked.load_for(CONFIG.data, CONFIG.arch).x_train
+    data_x = load_for(CONFIG.data, CONFIG.arch).x_train
     model = trained_model(replace(CONFIG, seed=2), cache=cache, device="cpu")
     with torch.no_grad():
         pred = model(data_x).argmax(1).numpy()
@@ -150,16 +148,17 @@ def test_get_runs_stacks_only_what_the_cache_lacks(tmp_path, monkeypatch):
 
 def test_max_stack_splits_the_runs(tmp_path, monkeypatch):
     sizes = []
-    real = stacked.train_stacked
-    monkeypatch.setattr(stacked, "train_stacked", lambda cs, *a, **k: sizes.append(len(cs)) or real(cs, *a, **k))
-    get_stacked(seeds_of(replace(CONFIG, epochs=1), 5), cache=Cache(tmp_path), progress=False, max_stack=2)
+    real = train_module.train_runs
+    monkeypatch.setattr(train_module, "train_runs", lambda cs, *a, **k: sizes.append(len(cs)) or real(cs, *a, **k))
+    get_traces(seeds_of(replace(CONFIG, epochs=1), 5), cache=Cache(tmp_path), progress=False, max_stack=2)
     assert sizes == [2, 2, 1]
 
 
 def test_cpu_runs_stay_sequential(tmp_path, monkeypatch):
-    monkeypatch.setattr(stacked, "get_stacked", lambda *a, **k: pytest.fail("stacked on the CPU"))
+    sizes, real = [], train_module.train_runs
+    monkeypatch.setattr(train_module, "train_runs", lambda cs, *a, **k: sizes.append(len(cs)) or real(cs, *a, **k))
     runs = get_runs(replace(CONFIG, epochs=1), 2, cache=Cache(tmp_path), device="cpu", progress=False)
-    assert runs.runs == 2
+    assert runs.runs == 2 and sizes == [1, 1]
 
 
 @pytest.mark.parametrize("configs, message", [
@@ -168,8 +167,8 @@ def test_cpu_runs_stay_sequential(tmp_path, monkeypatch):
     ([CONFIG, replace(CONFIG, seed=1, lr=0.1)], "differ in their seed only"),
     ([CONFIG, CONFIG], "distinct seeds"),
     ([replace(CONFIG, epochs=0)], "epochs=0"),
-    ([replace(CONFIG, dropout=0.5)], "neither dropout nor adversarial"),
-    ([replace(CONFIG, adversarial_eps=0.1)], "neither dropout nor adversarial"),
+    (seeds_of(replace(CONFIG, dropout=0.5), 2), "neither dropout nor adversarial"),
+    (seeds_of(replace(CONFIG, adversarial_eps=0.1), 2), "neither dropout nor adversarial"),
 ])
 def test_bad_stacks_raise(configs, message):
     with pytest.raises(ValueError, match=message):
@@ -178,11 +177,11 @@ def test_bad_stacks_raise(configs, message):
 
 def test_bad_stack_arguments_raise(tmp_path):
     with pytest.raises(ValueError, match="max_stack=0"):
-        get_stacked([CONFIG], cache=Cache(tmp_path), max_stack=0)
+        get_traces([CONFIG], cache=Cache(tmp_path), max_stack=0)
     with pytest.raises(ValueError, match="one path per run"):
-        train_stacked(seeds_of(CONFIG, 2), weights=[tmp_path / "w.pt"], progress=False)
+        train_runs(seeds_of(CONFIG, 2), weights=[tmp_path / "w.pt"], progress=False)
     with pytest.raises(ValueError, match="one path per run"):
-        train_stacked(seeds_of(CONFIG, 2), checkpoint=tmp_path / "c.ckpt.pt", progress=False)
+        train_runs(seeds_of(CONFIG, 2), checkpoints=tmp_path / "c.ckpt.pt", progress=False)
 
 
 def test_cli_stack_flag_trains_the_seeds_as_one_stack(tmp_path, capsys):

@@ -22,8 +22,10 @@ from regutils import models, profiles
 from regutils.cli import main
 from regutils.data import DATASETS, DataConfig
 from regutils.sweep import SweepError, grid, sweep
-from regutils.trace import ARRAYS, Cache, TraceError
-from regutils.train import OPTIMIZERS, SCHEDULES, RunConfig, get_run, run_key, train
+from regutils.cache import Cache
+from regutils.trace import ARRAYS, TraceError
+from regutils.loop import OPTIMIZERS, SCHEDULES
+from regutils.train import RunConfig, get_run, run_key, train
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = RunConfig(DataConfig("digits"), arch="mlp", epochs=3)
@@ -136,7 +138,7 @@ def test_killed_sweep_restarts_and_completes_every_run_once(client, sequential, 
     proc = python("""
         import pickle, sys
         from regutils.sweep import sweep
-        from regutils.trace import Cache
+        from regutils.cache import Cache
         sweep(pickle.load(open(sys.argv[1], "rb")), cache=Cache(sys.argv[2]), progress=False)
     """, configs_file, tmp_path, start_new_session=True, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
@@ -179,15 +181,15 @@ def test_failing_run_is_retried_then_reported_while_the_others_complete(tmp_path
     from dask.distributed import Client, LocalCluster
 
     attempts = []
-    real_train = regutils.train.train
+    real_train = regutils.train.train_runs
 
-    def flaky_train(config, *args, **kwargs):
-        attempts.append(config.seed)
-        if config.seed == 1:
+    def flaky_train(configs, *args, **kwargs):
+        attempts.append(configs[0].seed)
+        if configs[0].seed == 1:
             raise RuntimeError("simulated failure of seed 1")
-        return real_train(config, *args, **kwargs)
+        return real_train(configs, *args, **kwargs)
 
-    monkeypatch.setattr(regutils.train, "train", flaky_train)
+    monkeypatch.setattr(regutils.train, "train_runs", flaky_train)
     configs, cache = CONFIGS[:3], Cache(tmp_path)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
@@ -203,11 +205,11 @@ def test_failing_run_is_retried_then_reported_while_the_others_complete(tmp_path
 
         monkeypatch.undo()  # the cause is gone: the next sweep trains the failed run only
         attempts.clear()
-        def counted_train(config, *args, **kwargs):
-            attempts.append(config.seed)
-            return real_train(config, *args, **kwargs)
+        def counted_train(configs, *args, **kwargs):
+            attempts.append(configs[0].seed)
+            return real_train(configs, *args, **kwargs)
 
-        monkeypatch.setattr(regutils.train, "train", counted_train)
+        monkeypatch.setattr(regutils.train, "train_runs", counted_train)
         traces = sweep(configs, client=c, cache=cache, retries=0, progress=False)
     assert attempts == [1]
     assert [t.meta["config"]["seed"] for t in traces] == [0, 1, 2]
@@ -223,16 +225,16 @@ def test_concurrent_requests_for_one_run_train_it_once(configs_file, tmp_path, m
         from pathlib import Path
         import numpy as np
         import regutils.train as T
-        from regutils.trace import Cache
+        from regutils.cache import Cache
         config = pickle.load(open(sys.argv[1], "rb"))[0]
         root = Path(sys.argv[2])
-        real_train = T.train
+        real_train = T.train_runs
         def counted_train(*args, **kwargs):
             with open(root / "trainings", "a") as f:
                 f.write("subprocess\\n")
             time.sleep(2)  # hold the lock while the other process asks for the run
             return real_train(*args, **kwargs)
-        T.train = counted_train
+        T.train_runs = counted_train
         T.load_for(config.data, config.arch)  # data loaded before the barrier: both go straight for the lock
         (root / "ready-subprocess").touch()
         while not (root / "ready-test").exists():
@@ -241,7 +243,7 @@ def test_concurrent_requests_for_one_run_train_it_once(configs_file, tmp_path, m
         trace = T.get_run(config, cache=Cache(root / "cache"), progress=False)
         np.savez(root / "subprocess.npz", start=start, end=time.time(), prob=trace.train_prob)
     """
-    real_train = regutils.train.train
+    real_train = regutils.train.train_runs
 
     def counted_train(*args, **kwargs):
         with open(tmp_path / "trainings", "a") as f:
@@ -249,7 +251,7 @@ def test_concurrent_requests_for_one_run_train_it_once(configs_file, tmp_path, m
         time.sleep(2)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(regutils.train, "train", counted_train)
+    monkeypatch.setattr(regutils.train, "train_runs", counted_train)
     config = CONFIGS[0]
     regutils.train.load_for(config.data, config.arch)
     proc = python(script, configs_file, tmp_path)
@@ -357,7 +359,7 @@ class NoClient:
 def test_bad_parameters_raise_naming_the_parameter_before_training(where, run, data, bad_settings):
     calls = []
     with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as root:
-        mp.setattr(regutils.train, "train", lambda *a, **k: calls.append(a))
+        mp.setattr(regutils.train, "train_runs", lambda *a, **k: calls.append(a))
         if where == "settings":
             name, value = bad_settings
             with pytest.raises(ValueError, match=f"{name}="):

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from regutils import stacked, trace as trace_module, train as train_module
+from regutils import loop, models, trace as trace_module, train as train_module
 from regutils.data import DataConfig
-from regutils.stacked import get_stacked
-from regutils.trace import ARRAYS, Cache, TraceError, seal, verify, write_sealed
-from regutils.train import (RunConfig, get_run, get_runs, load_checkpoint, load_weights, run_key, seeds_of, train,
+from regutils.cache import Cache
+from regutils.trace import ARRAYS, TraceError, seal, verify, write_sealed
+from regutils.checkpoint import load_checkpoint, load_weights
+from regutils.train import (RunConfig, get_run, get_runs, get_traces, run_key, seeds_of, train, train_runs,
                             trained_model)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -79,7 +80,7 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(kind, tmp_pa
         if kind == "weights":
             trained_model(TINY, cache=cache, device="cpu")
         elif kind == "stack checkpoint":
-            get_stacked(seeds_of(TINY, 2), cache=cache, device="cpu", progress=False)
+            get_traces(seeds_of(TINY, 2), cache=cache, device="cpu", progress=False, max_stack=2)
         else:
             get_run(TINY, cache=cache, progress=False)
     assert not marker.exists()
@@ -231,8 +232,8 @@ def test_a_file_copied_under_another_key_is_refused(kind, tmp_path):
 def broken_states(state: dict) -> dict:
     other = RunConfig(TINY.data, arch="small_cnn", epochs=2, batch_size=20, schedule="constant")
     torch.manual_seed(0)
-    net = train_module.models.build("small_cnn", 1, 10)
-    foreign_opt = train_module._optimizer(other, net.parameters()).state_dict()
+    net = models.build("small_cnn", 1, 10)
+    foreign_opt = loop.make_optimizer(other, net.parameters()).state_dict()
     return {
         "no scheduler (found after model and optimizer)": {k: v for k, v in state.items() if k != "scheduler"},
         "no generator": {k: v for k, v in state.items() if k != "generator"},
@@ -269,14 +270,14 @@ def test_a_partly_loading_checkpoint_applies_nothing(tmp_path):
 def test_a_stack_with_one_bad_checkpoint_applies_nothing(tmp_path):
     configs = seeds_of(STACKABLE, 2)
     paths = [tmp_path / f"r{i}.ckpt.pt" for i in range(2)]
-    stacked.train_stacked([replace(c, epochs=1) for c in configs], checkpoint=paths, progress=False)
+    train_runs([replace(c, epochs=1) for c in configs], checkpoints=paths, progress=False)
     state = load_checkpoint(paths[1])
     buf = io.BytesIO()
     torch.save({**state, "optimizer": {"state": {}, "param_groups": []}}, buf)
     write_sealed(paths[1], buf.getvalue())
     with pytest.warns(UserWarning, match="ignoring unusable checkpoint"):
-        got = stacked.train_stacked(configs, checkpoint=paths, progress=False)
-    clean = stacked.train_stacked(configs, progress=False)
+        got = train_runs(configs, checkpoints=paths, progress=False)
+    clean = train_runs(configs, progress=False)
     for a, b in zip(got, clean):
         assert a.meta["resumed_from_epoch"] == 0 and same_record(a, b)
 
@@ -297,7 +298,7 @@ def test_a_read_only_cache_serves_its_runs(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(Cache, "lock", read_only)  # taking a lock opens a file for writing
     monkeypatch.setattr(trace_module, "atomic_write", read_only)
-    monkeypatch.setattr(train_module, "train", read_only)
+    monkeypatch.setattr(train_module, "train_runs", read_only)
     assert same_record(get_runs(TINY, 2, cache=cache, progress=False), runs)
     assert same_record(get_runs(TINY, 2, cache=cache, progress=False, stacked=True), runs)
     again = trained_model(TINY, cache=cache, device="cpu")
@@ -338,7 +339,7 @@ def test_the_directory_is_fsynced_after_each_rename(tmp_path, monkeypatch):
 def kill_at(point: str, monkeypatch):
     """Make the next stacked training die at ``point``; returns a function that undoes it."""
     calls = []
-    real_save, real_cache_save, real_write = stacked._save_checkpoint, Cache.save, trace_module.atomic_write
+    real_save, real_cache_save, real_write = train_module.save_checkpoint, Cache.save, trace_module.atomic_write
 
     def save_checkpoint(path, state):
         calls.append(state["epoch"])
@@ -359,9 +360,9 @@ def kill_at(point: str, monkeypatch):
         if point == "after saving one run's trace":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(stacked, "_save_checkpoint", save_checkpoint)
+    monkeypatch.setattr(train_module, "save_checkpoint", save_checkpoint)
     monkeypatch.setattr(Cache, "save", cache_save)
-    return lambda: (monkeypatch.setattr(stacked, "_save_checkpoint", real_save),
+    return lambda: (monkeypatch.setattr(train_module, "save_checkpoint", real_save),
                     monkeypatch.setattr(Cache, "save", real_cache_save))
 
 
@@ -372,7 +373,7 @@ def test_a_killed_stack_resumes_without_leaks(point, resume, tmp_path, monkeypat
     cache = Cache(tmp_path)
     undo = kill_at(point, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        get_stacked(seeds_of(STACKABLE, 3), cache=cache, device="cpu", progress=False)
+        get_traces(seeds_of(STACKABLE, 3), cache=cache, device="cpu", progress=False, max_stack=3)
     undo()
     left = {p.name for p in tmp_path.glob("*.ckpt.pt")}
     assert left, "the kill left no checkpoint to resume from"

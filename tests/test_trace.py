@@ -7,7 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from regutils import trace as trace_module
 from regutils.data import DataConfig
-from regutils.trace import ARRAYS, Cache, Trace, TraceError, cache_key, load, save, seal, stack
+from regutils.cache import Cache
+from regutils.trace import ARRAYS, Trace, TraceError, cache_key, load, save, seal, stack
 from regutils.train import RunConfig, get_run, run_key
 
 

@@ -13,11 +13,13 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from regutils import cifar_subset, models
+from regutils import loop, models
 from regutils import train as train_module
-from regutils.data import DataConfig, load
-from regutils.trace import ARRAYS, Cache, TraceError
-from regutils.train import (RunConfig, _batches, add_dropout, evaluate, fgsm_input, get_run, get_runs,
+from regutils.data import SHIPPED_SUBSET, DataConfig, load
+from regutils.cache import Cache
+from regutils.trace import ARRAYS, TraceError
+from regutils.loop import minibatches
+from regutils.train import (RunConfig, add_dropout, evaluate, fgsm_input, get_run, get_runs,
                             inference_copy, load_checkpoint, load_for, load_weights, run_key, train)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,13 +54,13 @@ def reference_evaluation(model, x, y):
 
 
 def test_epoch_record_equals_reevaluated_checkpoints(tmp_path, monkeypatch):
-    save_checkpoint = train_module._save_checkpoint
+    save_checkpoint = train_module.save_checkpoint
 
     def save_and_keep_a_copy(path, state):
         save_checkpoint(path, state)
         shutil.copyfile(path, tmp_path / f"epoch{state['epoch']}.pt")
 
-    monkeypatch.setattr(train_module, "_save_checkpoint", save_and_keep_a_copy)
+    monkeypatch.setattr(train_module, "save_checkpoint", save_and_keep_a_copy)
     config = RunConfig(DataConfig("digits", train_size=600, test_size=200), arch="small_cnn", epochs=3, batch_size=64)
     trace = train(config, checkpoint=tmp_path / "run.ckpt.pt", progress=False)
     data = load_for(config.data, config.arch)
@@ -90,17 +92,17 @@ def expected_batch_sizes(n, batch_size):
 
 
 def test_batches_merge_a_last_batch_of_one():
-    assert [len(c) for c in _batches(torch.arange(257), 64)] == [64, 64, 64, 65]
-    assert [len(c) for c in _batches(torch.arange(256), 64)] == [64] * 4
-    assert [len(c) for c in _batches(torch.arange(129), 128)] == [129]
-    assert [len(c) for c in _batches(torch.arange(1), 128)] == [1]
+    assert [len(c) for c in minibatches(torch.arange(257), 64)] == [64, 64, 64, 65]
+    assert [len(c) for c in minibatches(torch.arange(256), 64)] == [64] * 4
+    assert [len(c) for c in minibatches(torch.arange(129), 128)] == [129]
+    assert [len(c) for c in minibatches(torch.arange(1), 128)] == [1]
 
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 400), batch_size=st.integers(1, 130))
 def test_batches_property(n, batch_size):
     order = torch.randperm(n)
-    chunks = _batches(order, batch_size)
+    chunks = minibatches(order, batch_size)
     assert torch.equal(torch.cat(chunks), order)
     assert [len(c) for c in chunks] == expected_batch_sizes(n, batch_size)
     assert n == 1 or batch_size == 1 or min(len(c) for c in chunks) >= 2
@@ -108,7 +110,7 @@ def test_batches_property(n, batch_size):
 
 def test_batch_record_holds_each_sample_once_per_epoch(monkeypatch):
     batches, train_mode_predictions = [], []
-    real_batches, real_build = train_module._batches, models.build
+    real_batches, real_build = train_module.minibatches, models.build
 
     def spy_batches(order, batch_size):
         chunks = real_batches(order, batch_size)
@@ -121,7 +123,7 @@ def test_batch_record_holds_each_sample_once_per_epoch(monkeypatch):
             lambda mod, inp, out: train_mode_predictions.append(out.argmax(1)) if mod.training else None)
         return net
 
-    monkeypatch.setattr(train_module, "_batches", spy_batches)
+    monkeypatch.setattr(train_module, "minibatches", spy_batches)
     monkeypatch.setattr(models, "build", spy_build)
     config = RunConfig(DataConfig("digits", train_size=257, test_size=50), arch="mlp", epochs=3, batch_size=64)
     trace = train(config, progress=False)
@@ -161,12 +163,12 @@ torch.set_num_threads(1)
 from regutils import train
 from regutils.data import DataConfig, load
 from regutils.train import RunConfig
-from regutils.trace import Cache
-save_checkpoint = train._save_checkpoint
+from regutils.cache import Cache
+save_checkpoint = train.save_checkpoint
 def save_then_pause(path, state):  # a pause after each checkpoint, so the kill lands between epochs too
     save_checkpoint(path, state)
     time.sleep(0.3)
-train._save_checkpoint = save_then_pause
+train.save_checkpoint = save_then_pause
 train.get_run(eval(sys.argv[2]), cache=Cache(sys.argv[1]), progress=False)
 """
 
@@ -299,11 +301,11 @@ def test_cache_hit_trains_nothing(tmp_path, monkeypatch):
 
     trained = []
 
-    def refuse(config, *args, **kwargs):
-        trained.append(config.seed)
-        raise AssertionError(f"trained seed {config.seed}")
+    def refuse(configs, *args, **kwargs):
+        trained.append(configs[0].seed)
+        raise AssertionError(f"trained seed {configs[0].seed}")
 
-    monkeypatch.setattr(train_module, "train", refuse)
+    monkeypatch.setattr(train_module, "train_runs", refuse)
     assert_same_record(get_run(config, cache=cache, progress=False), first)
     assert run_key(replace(config, seed=1)) != run_key(config)
     with pytest.raises(AssertionError, match="trained seed 1"):
@@ -435,7 +437,7 @@ def test_fast_evaluation_gives_the_plain_correctness_bits(arch):
     model = models.build(arch, 1, 10)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     model.train()
-    for idx in _batches(torch.randperm(200), 40):  # a few steps: BatchNorm statistics and confident logits
+    for idx in minibatches(torch.randperm(200), 40):  # a few steps: BatchNorm statistics and confident logits
         loss = torch.nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
         opt.zero_grad()
         loss.backward()
@@ -482,7 +484,7 @@ def test_real_run_on_the_cifar10_subset(tmp_path):
     data = load_for(config.data, config.arch)
     assert trace.train_correct.shape == trace.batch_correct.shape == (5, 500)
     assert trace.test_correct.shape == trace.test_prob.shape == (5, 200)
-    with np.load(cifar_subset.SHIPPED) as z:
+    with np.load(SHIPPED_SUBSET) as z:
         for split, size in (("train", 500), ("test", 200)):
             index, source_index = getattr(trace, f"index_{split}"), z[f"index_{split}"]
             row_of = {i: row for row, i in enumerate(source_index)}
@@ -516,8 +518,8 @@ def one_cycle_reference(peak, epochs):
 @pytest.mark.parametrize("epochs", [1, 6, 15])
 def test_one_cycle_rate_follows_the_stated_curve(epochs):
     config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=epochs, lr=0.05, schedule="onecycle", nesterov=True)
-    opt = train_module._optimizer(config, [torch.zeros(1, requires_grad=True)])
-    sched = train_module._scheduler(config, opt)
+    opt = loop.make_optimizer(config, [torch.zeros(1, requires_grad=True)])
+    sched = loop.make_scheduler(config, opt)
     rates = []
     for _ in range(epochs):
         rates.append(opt.param_groups[0]["lr"])
@@ -536,7 +538,7 @@ def test_one_cycle_run_records_its_rates_and_resumes(tmp_path):
     config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=4, batch_size=50, lr=0.05, schedule="onecycle", nesterov=True)
     whole = train(config, progress=False)
     np.testing.assert_allclose(whole.history["lr"], one_cycle_reference(0.05, 4), rtol=1e-6)
-    saves, save = [], train_module._save_checkpoint
+    saves, save = [], train_module.save_checkpoint
 
     def save_twice_then_stop(path, state):  # the run is stopped in its third epoch
         if len(saves) == 2:
@@ -545,7 +547,7 @@ def test_one_cycle_run_records_its_rates_and_resumes(tmp_path):
         save(path, state)
 
     checkpoint = tmp_path / "run.ckpt.pt"
-    with mock.patch.object(train_module, "_save_checkpoint", save_twice_then_stop), pytest.raises(KeyboardInterrupt):
+    with mock.patch.object(train_module, "save_checkpoint", save_twice_then_stop), pytest.raises(KeyboardInterrupt):
         train(config, checkpoint=checkpoint, progress=False)
     assert saves == [1, 2]
     resumed = train(config, checkpoint=checkpoint, progress=False)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from regutils import book, models, stacked, train as train_module
+from regutils import book, models, train as train_module
 from regutils.cli import main
 from regutils.data import MAX_CLASSES, DataConfig, DataError, load
 
@@ -18,7 +18,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the bad value was found")
 
-    for module, name in ((train_module, "train"), (stacked, "train_stacked"), (models, "build"),
+    for module, name in ((train_module, "train_runs"), (models, "build"),
                          (book, "execute")):
         monkeypatch.setattr(module, name, refuse)
     monkeypatch.setenv("REGUTILS_PROGRESS", "0")

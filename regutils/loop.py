@@ -1,0 +1,257 @@
+"""What a single run and a stack of runs share: the run's config, optimizer, schedule, minibatches and eval pass.
+
+    from regutils.loop import RunConfig, load_for, run_key
+    from regutils.data import DataConfig
+    config = RunConfig(DataConfig("cifar10-subset"), arch="convnet3", epochs=20, optimizer="sgd", lr=0.1)
+    data = load_for(config.data, config.arch)     # the data at the network's input size (memoized)
+    run_key(config, data)                         # the content address of the run in the cache
+
+The loop itself is :func:`regutils.train.train_runs` (one run, or seeds of one run as one
+stacked model); :mod:`regutils.train` documents the hyperparameters and their units.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import os
+import platform
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import models
+from .data import Data, DataConfig, load
+from .trace import Trace, cache_key, config_dict
+from .validation import is_int
+
+
+OPTIMIZERS = ("sgd", "adagrad", "adamax", "adam")
+SCHEDULES = ("multistep", "cosine", "constant", "onecycle")
+DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002, "adam": 0.001}
+PAPER_MILESTONES = (81 / 200, 122 / 200)  # fractions of training, from the paper's 200-epoch schedule
+REGULARIZERS = {"dropout": 0.0, "adversarial_eps": 0.0}  # RunConfig fields left out of the key when off
+MAX_EPOCHS = 10_000  # the paper trains 200; the record is (epochs, samples) per run
+MAX_BATCH_SIZE = 1_000_000
+MAX_LR = 10.0  # far above any rate these optimizers train with; larger ones overflow the weights
+MAX_WEIGHT_DECAY = 1.0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds both take it
+MAX_RUNS = 1_000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    arch: str = "small_cnn"
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float | None = None
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 5e-4
+    schedule: str = "multistep"
+    milestones: tuple[int, ...] | None = None
+    seed: int = 0
+    dropout: float = 0.0
+    adversarial_eps: float = 0.0
+
+    def validate(self) -> "RunConfig":
+        self.data.validate()
+        if self.arch not in models.names():
+            raise ValueError(f"arch={self.arch!r} is unknown; allowed: {', '.join(models.names())}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r} is unknown; allowed: {', '.join(SCHEDULES)}")
+        for name, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
+            value = getattr(self, name)
+            if not is_int(value) or not 0 < value <= top:
+                raise ValueError(f"{name}={value!r} must be a positive integer, at most {top:,}")
+        if not is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed={self.seed!r} must be an integer in 0..{MAX_SEED}")
+        if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr <= MAX_LR):
+            raise ValueError(f"lr={self.lr} must be a finite number in (0, {MAX_LR:g}] "
+                             "(or None for the optimizer's default)")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum={self.momentum} must lie in [0, 1)")
+        if not 0 <= self.weight_decay <= MAX_WEIGHT_DECAY:  # NaN and inf fail too
+            raise ValueError(f"weight_decay={self.weight_decay} must be a finite number in [0, {MAX_WEIGHT_DECAY:g}]")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
+        if not 0 <= self.adversarial_eps < float("inf"):
+            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be non-negative and finite")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def lr_milestones(self) -> list[int]:
+        if self.milestones is not None:
+            return list(self.milestones)
+        return [round(f * self.epochs) for f in PAPER_MILESTONES]
+
+    def key_dict(self) -> dict:
+        """What defines the run's result (the data's location does not).
+
+        The regularizers appear only when on, so runs without them keep the keys they had before them.
+        """
+        d = config_dict(self)
+        d["data"] = self.data.key()
+        return {k: v for k, v in d.items() if k not in REGULARIZERS or v != REGULARIZERS[k]}
+
+
+def progress_default() -> bool:
+    """Progress bars unless ``REGUTILS_PROGRESS=0`` (the book build sets it)."""
+    return os.environ.get("REGUTILS_PROGRESS", "1") != "0"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present, else the CPU), or a device that exists here; ValueError otherwise."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    allowed = "auto, cpu" + (f", cuda, cuda:0..cuda:{torch.cuda.device_count() - 1}" if torch.cuda.is_available()
+                             else " (no CUDA device here)")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device={device!r} is not a device; allowed: {allowed}") from err
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda" and torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count():
+        return dev
+    if dev.type == "mps" and torch.backends.mps.is_available():
+        return dev
+    raise ValueError(f"device={device!r} is not available on this machine; allowed: {allowed}")
+
+
+@functools.lru_cache(maxsize=8)
+def load_for(data_config: DataConfig, arch: str) -> Data:
+    """The data set at the input size of ``arch`` (memoized: many runs share it)."""
+    return load(data_config, image_size=models.input_size(arch))
+
+
+def make_optimizer(config: RunConfig, params) -> torch.optim.Optimizer:
+    lr, wd = config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=wd)
+    cls = {"adagrad": torch.optim.Adagrad, "adamax": torch.optim.Adamax, "adam": torch.optim.Adam}[config.optimizer]
+    return cls(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(config: RunConfig, opt: torch.optim.Optimizer):
+    if config.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=config.lr_milestones, gamma=0.1)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs)
+    if config.schedule == "onecycle":
+        # per epoch, one step beyond the last epoch: the last epoch trains above the floor
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.learning_rate, total_steps=config.epochs + 1,
+                                                   cycle_momentum=False)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def minibatches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    chunks = list(torch.split(order, batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) == 1 and batch_size > 1:  # BatchNorm cannot train on one sample
+        chunks[-2:] = [torch.cat(chunks[-2:])]
+    return chunks
+
+
+def add_dropout(model: torch.nn.Module, p: float) -> torch.utils.hooks.RemovableHandle:
+    """Dropout of probability ``p`` on the input of ``model``'s classifier layer, in train mode only.
+
+    A forward pre-hook on :func:`regutils.models.classifier_layer` (the last
+    ``nn.Linear``, or a 1x1 conv classifier), so any architecture of the zoo gets
+    it without a change to its code; returns the hook's handle (``.remove()``).
+    """
+    return models.classifier_layer(model).register_forward_pre_hook(
+        lambda layer, args: (F.dropout(args[0], p, layer.training), *args[1:]))
+
+
+def fgsm_input(x: torch.Tensor, loss: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x + eps * sign(dloss/dx)``, detached: the fast-gradient-sign adversarial input (``x`` requires grad).
+
+    The graph of ``loss`` is kept, so the clean loss can still be backpropagated.
+    """
+    (grad,) = torch.autograd.grad(loss, x, retain_graph=True)
+    return (x + eps * grad.sign()).detach()
+
+
+def inference_copy(model: torch.nn.Module, channels_last: bool = True) -> torch.nn.Module:
+    """An eval-mode copy of ``model`` that infers faster: each Conv+BatchNorm pair folded into one conv.
+
+    Folding changes logits by float rounding only. ``channels_last`` pays off on the CPU even for
+    8x8 images (about 1.7x for ``small_cnn``); a model fx cannot trace is copied unfolded.
+    """
+    from torch.fx.experimental.optimization import fuse
+    from torch.fx.proxy import TraceError as FxTraceError
+
+    net = copy.deepcopy(model).eval()
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        try:
+            net = fuse(net, inplace=True)
+        except (FxTraceError, TypeError):
+            pass
+    return net.to(memory_format=torch.channels_last) if channels_last else net
+
+
+@torch.inference_mode()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
+             channels_last: bool = False, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode correctness (bool) and label probability (float16) of every sample.
+
+    ``model`` maps a batch to logits ``(..., B, K)``: a module, or a stack of R models
+    (:mod:`regutils.stacked`) whose results are then ``(R, N)``. ``batch_size`` None: on the CPU
+    2**16 pixels per batch (64 images of 32x32, 1024 of 8x8), whose activations stay in cache
+    (ResNet-20 runs 1.9x faster than with 1024 images of 32x32); 1024 on a GPU.
+    """
+    if batch_size is None:
+        batch_size = min(1024, max(16, 2**16 // x[0, 0].numel())) if x.device.type == "cpu" else 1024
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    correct, prob = [], []
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(xb).float()
+        yb = yb.expand(logits.shape[:-1])
+        correct.append(logits.argmax(-1) == yb)
+        prob.append(logits.softmax(-1).gather(-1, yb[..., None]).squeeze(-1).half())
+    return torch.cat(correct, -1), torch.cat(prob, -1)
+
+
+def run_environment(device: torch.device) -> dict:
+    from . import __version__
+
+    env = {"regutils": __version__, "torch": torch.__version__, "numpy": np.__version__,
+           "python": platform.python_version(), "device": str(device), "host_cpu": platform.processor()}
+    if device.type == "cpu":  # the last bits of a CPU run's probabilities depend on it
+        env["threads"] = torch.get_num_threads()
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def finish_trace(config: RunConfig, data: Data, rec: dict, history: dict, dev: torch.device, start_epoch: int,
+                 **meta) -> Trace:
+    """The Trace of a finished run from its record, history and ``meta`` entries beyond the common ones."""
+    meta = {
+        "config": config.key_dict(), "data_path": config.data.path, "data_fingerprint": data.fingerprint,
+        "classes": data.classes, "environment": run_environment(dev),
+        "train_seconds": float(history["seconds"].sum()), "eval_seconds": float(history["eval_seconds"].sum()),
+        "final_train_acc": float(history["train_acc"][-1]), "final_test_acc": float(history["test_acc"][-1]),
+        "resumed_from_epoch": start_epoch, **meta,
+    }
+    return Trace(**rec, y_train=data.y_train.numpy(), y_test=data.y_test.numpy(), index_train=data.index_train,
+                 index_test=data.index_test, noisy_train=data.noisy_train, history=history, meta=meta)
+
+
+def run_key(config: RunConfig, data: Data | None = None) -> str:
+    data = data if data is not None else load_for(config.data, config.arch)
+    return cache_key(config.key_dict(), data.fingerprint)
