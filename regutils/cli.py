@@ -24,9 +24,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from . import density, measures, models
+from . import measures, models
 from .data import DATASETS, SUBSET_MD5, DataConfig
 from .cache import Cache, default_cache_dir
 from .loop import OPTIMIZERS, SCHEDULES, RunConfig, resolve_device, run_key
@@ -102,34 +101,6 @@ def _check_output(output: str | None) -> None:
         raise ValueError(f"output={output!r} is not writable")
 
 
-def measures_table(trace, per_run: bool = False, never_learned: str = "zero") -> pd.DataFrame:
-    """One row per sample and split (and run, with ``per_run``): the measures of the paper."""
-    frames = []
-    for split in ("train", "test"):
-        correct = getattr(trace, f"{split}_correct")
-        prob = getattr(trace, f"{split}_prob")
-        if correct.ndim == 2:
-            correct, prob = correct[None], prob[None]
-        name = "cbtl" if split == "train" else "cbgl"
-        counts = measures.cbtl(correct).astype(float)  # (R, N)
-        events = measures.forgetting_events(correct, never_learned=never_learned).astype(float)
-        first = measures.first_learned_epoch(correct).astype(float)
-        learn = measures.learnability(prob)
-        base = {"split": split, "position": np.arange(correct.shape[-1]),
-                "dataset_index": getattr(trace, f"index_{split}"), "label": getattr(trace, f"y_{split}")}
-        if per_run:
-            for r in range(correct.shape[0]):
-                frames.append(pd.DataFrame({**base, "run": r, name: counts[r], "events": events[r],
-                                            "first_learned": first[r], "learnability": learn[r],
-                                            "density": density.density(counts[r], events[r])}))
-        else:
-            c, e = counts.mean(0), events.mean(0)
-            frames.append(pd.DataFrame({**base, "runs": correct.shape[0], name: c, "events": e,
-                                        "first_learned": first.mean(0), "learnability": learn.mean(0),
-                                        "density": density.density(c, e)}))
-    return pd.concat(frames, ignore_index=True)
-
-
 def cmd_train(a) -> int:
     if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
         raise ValueError(f"workers={a.workers} must be an integer in 1..{MAX_WORKERS}")
@@ -182,7 +153,7 @@ def cmd_measures(a) -> int:
         trace = stack(traces) if len(traces) > 1 else traces[0]
     else:
         trace = get_runs(_config(a), a.runs, cache=_cache(a), device=a.device)
-    table = measures_table(trace, per_run=a.per_run, never_learned=a.never_learned)
+    table = measures.table(trace, per_run=a.per_run, never_learned=a.never_learned)
     if a.output in (None, "-"):
         table.to_csv(sys.stdout, index=False)
     else:

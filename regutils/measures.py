@@ -12,7 +12,7 @@ Usage::
     cbtl = measures.cbtl(correct)                  # (R, N) int
     events = measures.forgetting_events(correct)   # (R, N) int
     x, y = measures.average_over_runs(cbtl), measures.average_over_runs(events)
-    summary = measures.summarize(correct, prob)    # run-averaged arrays
+    frame = measures.table(trace)                  # every measure of a trace, one row per sample and split
 
 Definitions (acc^t is the eval-mode correctness at the end of epoch t, and
 acc^0 = 0):
@@ -27,7 +27,10 @@ acc^0 = 0):
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
+
+from . import density
 
 NEVER_LEARNED_CONVENTIONS = ("zero", "max")
 
@@ -58,13 +61,10 @@ def _as_prob(prob):
 def cbtl(correct):
     """Cumulative binary training loss (CBTL): number of epochs at which each sample is correct.
 
-    Returns an int64 ``(..., N)`` array. The same sum on test samples is the
-    cumulative binary generalizing loss (CBGL).
+    Returns an int64 ``(..., N)`` array. Given a test record, the same sum is the cumulative
+    binary generalizing loss (CBGL): the package has one function for both.
     """
     return np.count_nonzero(as_correct_record(correct), axis=-2)
-
-
-cbgl = cbtl
 
 
 def event_mask(correct):
@@ -77,15 +77,6 @@ def event_mask(correct):
     # For booleans, prev > cur is exactly prev & ~cur, in a single pass.
     np.greater(correct[..., :-1, :], correct[..., 1:, :], out=mask[..., 1:, :])
     return mask
-
-
-def event_epochs(correct):
-    """Event positions for whole arrays: the ``(..., T, N)`` mask of :func:`event_mask`.
-
-    Epoch t (1-based) of an event sits at index t - 1 along the epoch axis.
-    Use :func:`event_epochs_of` for the list of epochs of one sequence.
-    """
-    return event_mask(correct)
 
 
 def event_epochs_of(correct_1d):
@@ -109,7 +100,9 @@ def forgetting_events(correct, never_learned="zero"):
         "max" (the convention of Toneva et al.): a never-learned sample gets
         T, the number of epochs, more than any reachable count (at most
         floor(T / 2), since acc^0 = 0), so it ranks as the most forgotten.
-    On test samples this count is the number of mal-generalizing events.
+    On test samples this count is the number of mal-generalizing events; on the per-minibatch
+    record (``batch_correct``) it is the statistic of Toneva et al. (``never_learned="max"`` to
+    rank as they do).
     """
     if never_learned not in NEVER_LEARNED_CONVENTIONS:
         raise ValueError(
@@ -121,9 +114,6 @@ def forgetting_events(correct, never_learned="zero"):
         never = ~correct.any(axis=-2)
         events[never] = correct.shape[-2]
     return events
-
-
-malgeneralizing_events = forgetting_events
 
 
 def first_learned_epoch(correct):
@@ -153,17 +143,6 @@ def learnability_rank(values):
     return rankdata(-values, method="average", axis=-1)
 
 
-def toneva_forgetting(batch_correct, never_learned="zero"):
-    """Forgetting events counted on the training-mode, per-minibatch record.
-
-    `batch_correct` is ``(..., T, N)``: correctness of each sample at its
-    presentation in each epoch. Same counting and conventions as
-    :func:`forgetting_events`; pass ``never_learned="max"`` for the statistic
-    exactly as Toneva et al. rank it.
-    """
-    return forgetting_events(batch_correct, never_learned=never_learned)
-
-
 def data_maps(prob):
     """Dataset-cartography coordinates (Swayamdipta et al., 2020).
 
@@ -183,31 +162,6 @@ def average_over_runs(per_run):
     if per_run.ndim == 0:
         raise ValueError("per_run must have a sample axis, got a scalar")
     return per_run.reshape(-1, per_run.shape[-1]).mean(axis=0, dtype=np.float64)
-
-
-@dataclass
-class Summary:
-    """Run-averaged per-sample measures, float64 ``(N,)`` arrays."""
-
-    cbtl: np.ndarray
-    events: np.ndarray
-    first_learned: np.ndarray
-    learnability: np.ndarray | None = None
-
-
-def summarize(correct, prob=None, never_learned="zero"):
-    """Compute the main measures per run and average them over the run axes.
-
-    Returns a :class:`Summary`; `learnability` is None when `prob` is None.
-    Never-learned samples enter the first_learned average as T + 1.
-    """
-    correct = as_correct_record(correct)
-    return Summary(
-        cbtl=average_over_runs(cbtl(correct)),
-        events=average_over_runs(forgetting_events(correct, never_learned=never_learned)),
-        first_learned=average_over_runs(first_learned_epoch(correct)),
-        learnability=None if prob is None else average_over_runs(learnability(prob)),
-    )
 
 
 def differs_between_runs(per_run):
@@ -265,3 +219,41 @@ def events_peak(measure, events, min_group=5):
         big[:] = True
     values, mean = values[big], mean[big]
     return Peak(float(values[np.argmax(mean)]), float(values.min()), float(values.max()))
+
+
+def table(trace, per_run: bool = False, never_learned: str = "zero", radius=None) -> pd.DataFrame:
+    """Every per-sample measure of a trace (or a stack of runs): one row per sample and split.
+
+    The one entry point from a trace to its measures (chapters, ``regutils measures``, robustness).
+    Columns: ``split`` (train, test), ``position`` (row in the trace), ``dataset_index``, ``label``,
+    ``runs`` (or ``run`` with ``per_run``: a row per run), ``cbtl`` (train rows: CBTL) or ``cbgl``
+    (test rows: CBGL, the same count on test samples), ``events`` (forgetting events on train rows,
+    mal-generalizing events on test rows; ``never_learned`` as in :func:`forgetting_events`),
+    ``first_learned``, ``learnability`` and ``density`` (:func:`regutils.density.density` of the
+    (count, events) plane at ``radius``, None: the paper's default). Without ``per_run`` each
+    measure is averaged over the runs, as the paper does.
+    """
+    frames = []
+    for split in ("train", "test"):
+        correct = getattr(trace, f"{split}_correct")
+        prob = getattr(trace, f"{split}_prob")
+        if correct.ndim == 2:
+            correct, prob = correct[None], prob[None]
+        name = "cbtl" if split == "train" else "cbgl"
+        counts = cbtl(correct).astype(float)  # (R, N)
+        events = forgetting_events(correct, never_learned=never_learned).astype(float)
+        first = first_learned_epoch(correct).astype(float)
+        learn = learnability(prob)
+        base = {"split": split, "position": np.arange(correct.shape[-1]),
+                "dataset_index": getattr(trace, f"index_{split}"), "label": getattr(trace, f"y_{split}")}
+        if per_run:
+            for r in range(correct.shape[0]):
+                frames.append(pd.DataFrame({**base, "run": r, name: counts[r], "events": events[r],
+                                            "first_learned": first[r], "learnability": learn[r],
+                                            "density": density.density(counts[r], events[r], radius)}))
+        else:
+            c, e = counts.mean(0), events.mean(0)
+            frames.append(pd.DataFrame({**base, "runs": correct.shape[0], name: c, "events": e,
+                                        "first_learned": first.mean(0), "learnability": learn.mean(0),
+                                        "density": density.density(c, e, radius)}))
+    return pd.concat(frames, ignore_index=True)

@@ -27,7 +27,6 @@ notebook's parameters cell means "the profile's value".
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field, fields, replace
 
@@ -225,5 +224,3 @@ def settings(profile: str = "default", **overrides) -> Settings:
     return Settings(profile=profile, **values)
 
 
-def as_dict(s: Settings) -> dict:
-    return dataclasses.asdict(s)

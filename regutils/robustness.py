@@ -38,19 +38,12 @@ FIG11 = {"train": {("sgd", "adagrad"): 0.8914, ("sgd", "adamax"): 0.6877, ("adag
 
 
 def sample_measures(trace, radius=None) -> dict[str, np.ndarray]:
-    """{name: float64 (N,) or (M,)} for every name of MEASURES, from a (stacked) trace."""
-    cbtl = measures.average_over_runs(measures.cbtl(trace.train_correct))
-    cbgl = measures.average_over_runs(measures.cbgl(trace.test_correct))
-    forgetting = measures.average_over_runs(measures.forgetting_events(trace.train_correct))
-    malgeneralizing = measures.average_over_runs(measures.malgeneralizing_events(trace.test_correct))
-    return {
-        "CBTL": cbtl,
-        "CBGL": cbgl,
-        "forgetting": forgetting,
-        "mal-generalizing": malgeneralizing,
-        "train density": density.density(cbtl, forgetting, radius),
-        "test density": density.density(cbgl, malgeneralizing, radius),
-    }
+    """{name: float64 (N,) or (M,)} for every name of MEASURES, from a (stacked) trace (:func:`regutils.measures.table`)."""
+    rows = measures.table(trace, radius=radius)
+    train, test = rows[rows.split == "train"], rows[rows.split == "test"]
+    return {"CBTL": train.cbtl.to_numpy(), "CBGL": test.cbgl.to_numpy(), "forgetting": train.events.to_numpy(),
+            "mal-generalizing": test.events.to_numpy(), "train density": train.density.to_numpy(),
+            "test density": test.density.to_numpy()}
 
 
 def _pair_value(table, a, b):

@@ -124,15 +124,14 @@ def record_agreement(batch_correct, train_correct) -> dict:
     """Pearson of the per-minibatch against the epoch-level record, every run's samples pooled.
 
     batch_correct, train_correct: bool ``(..., T, N)``. Returns ``{"cbtl": r, "events": r}``
-    (CBTL and forgetting events of each record, :func:`regutils.measures.toneva_forgetting` on the
-    per-minibatch one).
+    (CBTL and forgetting events of each record; on the per-minibatch one, the count of Toneva et al.).
     """
     batch_correct, train_correct = np.asarray(batch_correct), np.asarray(train_correct)
     if batch_correct.shape != train_correct.shape:
         raise ValueError(f"batch_correct and train_correct must have one shape, got {batch_correct.shape} "
                          f"and {train_correct.shape}")
     pairs = {"cbtl": (measures.cbtl(train_correct), measures.cbtl(batch_correct)),
-             "events": (measures.forgetting_events(train_correct), measures.toneva_forgetting(batch_correct))}
+             "events": (measures.forgetting_events(train_correct), measures.forgetting_events(batch_correct))}
     return {name: stats.pearson(a.ravel(), b.ravel(), n_boot=0).r for name, (a, b) in pairs.items()}
 
 
@@ -182,7 +181,7 @@ def smallest_between_configs(traces: dict) -> float:
         raise ValueError(f"traces must hold at least 2 configs, got {len(traces)}")
     rows = []
     for trace in traces.values():
-        avg = measures.summarize(trace.train_correct)
-        rows.append(density.normalized_density(density.density(avg.cbtl, avg.events)))
+        train = measures.table(trace).query("split == 'train'")
+        rows.append(density.normalized_density(train.density.to_numpy()))
     matrix = stats.correlation_matrix(np.stack(rows))
     return float(matrix[~np.eye(len(rows), dtype=bool)].min())

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regutils.cli import main, measures_table
+from regutils import measures
+from regutils.cli import main
 from regutils.trace import Trace, save
 
 
@@ -20,7 +21,7 @@ def hand_trace():
 
 
 def test_measures_table_is_hand_computed():
-    df = measures_table(hand_trace())
+    df = measures.table(hand_trace())
     train = df[df.split == "train"].set_index("dataset_index")
     assert train.loc[10, ["cbtl", "events", "first_learned"]].tolist() == [3, 2, 2]
     assert train.loc[11, ["cbtl", "events", "first_learned"]].tolist() == [6, 0, 1]
@@ -33,12 +34,12 @@ def test_measures_table_is_hand_computed():
 
 
 def test_never_learned_max_gives_t_events():
-    df = measures_table(hand_trace(), never_learned="max")
+    df = measures.table(hand_trace(), never_learned="max")
     assert df[(df.split == "train") & (df.dataset_index == 12)]["events"].item() == 6
 
 
 def test_per_run_rows(tmp_path):
-    df = measures_table(hand_trace(), per_run=True)
+    df = measures.table(hand_trace(), per_run=True)
     assert len(df) == 2 * (3 + 2) and set(df["run"]) == {0, 1}
 
 

@@ -61,14 +61,6 @@ def test_never_learned_and_always_correct():
     assert measures.forgetting_events(c, never_learned="max").tolist() == [6, 0, 2]
     assert measures.first_learned_epoch(c).tolist() == [7, 1, 2]
     assert measures.cbtl(c).tolist() == [0, 6, 3]
-    assert measures.malgeneralizing_events is measures.forgetting_events
-    assert measures.cbgl is measures.cbtl
-
-
-def test_toneva_forgetting_uses_the_same_count():
-    c = np.column_stack([[0] * 6, SEQ])
-    assert measures.toneva_forgetting(c).tolist() == [0, 2]
-    assert measures.toneva_forgetting(c, never_learned="max").tolist() == [6, 2]
 
 
 def test_learnability_and_data_maps_by_hand():
@@ -84,17 +76,6 @@ def test_learnability_and_data_maps_by_hand():
 def test_learnability_rank_highest_is_one_and_ties_average():
     ranks = measures.learnability_rank([0.1, 0.9, 0.5, 0.5])
     assert ranks.tolist() == [4.0, 1.0, 2.5, 2.5]
-
-
-def test_summarize_averages_over_runs():
-    runs = np.stack([column(SEQ), column([1, 1, 1, 1, 1, 1])])  # (2, 6, 1)
-    prob = np.stack([np.full((6, 1), 0.25), np.full((6, 1), 0.75)])
-    s = measures.summarize(runs, prob)
-    assert s.cbtl.tolist() == [4.5]
-    assert s.events.tolist() == [1.0]
-    assert s.first_learned.tolist() == [1.5]
-    assert s.learnability.tolist() == [0.5]
-    assert measures.summarize(runs).learnability is None
 
 
 def test_average_over_runs_all_leading_axes():
@@ -141,7 +122,7 @@ def test_properties_against_loop_reference(c):
     # per-run computation equals stacking the single runs
     for f in (measures.cbtl, measures.forgetting_events, measures.first_learned_epoch, measures.event_mask):
         np.testing.assert_array_equal(f(c), np.stack([f(run) for run in c]))
-    np.testing.assert_array_equal(measures.event_epochs(c).sum(axis=-2), ev)
+    np.testing.assert_array_equal(measures.event_mask(c).sum(axis=-2), ev)
 
 
 def test_differs_between_runs_by_hand():
