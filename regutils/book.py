@@ -24,6 +24,7 @@ import keyword
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
@@ -287,8 +288,29 @@ def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path
     (out / "recipe_curve.md").write_text(recipe_curve_markdown(root / RECIPE_STUDY.with_name("recipe_study_curve.csv")))
     rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
     (out / "build_info.md").write_text(
-        f"Built with the **{profile}** profile on {hardware()}, Python {platform.python_version()}, "
-        f"on {time.strftime('%Y-%m-%d')}.\n\n| chapter | seconds to execute |\n|---|---|\n{rows}\n")
+        f"Built with the **{profile}** profile from commit `{commit(root)}` on {hardware()}, Python "
+        f"{platform.python_version()}, on {time.strftime('%Y-%m-%d')}. The seconds are each chapter's wall time "
+        "in this build, as the trace cache and bundle found it (runs trained here count; runs loaded do not), "
+        f"with chapters executed in parallel where the cores allow.\n\n| chapter | seconds to execute |\n"
+        f"|---|---|\n{rows}\n")
+
+
+def commit(root: Path = ROOT) -> str:
+    """The short commit the tree is at, with ``+changes`` when it differs from it; ``unknown`` outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def clean_html(html: Path) -> None:
+    """Remove what no page of a fresh build uses: source maps of the theme's scripts."""
+    for path in html.rglob("*.map"):
+        path.unlink()
 
 
 def build(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
@@ -315,6 +337,8 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     seconds = {n: seconds[n] for n in names if n in seconds}
     write_intro_tables(names, profile, seconds, root)
     if html:
+        shutil.rmtree(root / "_build" / "html", ignore_errors=True)  # no image of an earlier build stays behind
         cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(root)]
         subprocess.run(cmd, check=True)
+        clean_html(root / "_build" / "html")
         print(f"book: {root / '_build' / 'html' / 'index.html'}")

@@ -46,6 +46,43 @@ def test_every_chapter_executed_without_error(book):
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
         assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
+        for cell in nb["cells"]:  # a figure cell shows its figure and nothing else the caption would wrap
+            if "figure" in cell["metadata"].get("mystnb", {}):
+                shown = [o for o in cell.get("outputs", []) if o["output_type"] != "stream"]
+                assert [("image/png" in o.get("data", {})) for o in shown] == [True], \
+                    (name, cell["metadata"]["mystnb"]["figure"]["name"])
+
+
+def figure_names(name: str) -> list[str]:
+    """The names of the figures that chapter ``name`` declares (MyST-NB ``figure`` cell metadata)."""
+    import jupytext
+
+    nb = jupytext.read(ROOT / "notebooks" / f"{name}.md")
+    return [c.metadata["mystnb"]["figure"]["name"] for c in nb.cells if "figure" in c.metadata.get("mystnb", {})]
+
+
+def test_every_figure_cell_has_a_caption_and_a_unique_name():
+    import jupytext
+
+    names = []
+    for name in chapters(ROOT):
+        nb = jupytext.read(ROOT / "notebooks" / f"{name}.md")
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and re.search(r"plt\.(subplots|figure)\(", cell.source):
+                figure = cell.metadata.get("mystnb", {}).get("figure", {})
+                assert figure.get("caption", "").strip() and figure.get("name"), f"{name}, cell {i}: no caption"
+                names.append(figure["name"])
+    assert len(names) == len(set(names)) and len(names) >= len(chapters(ROOT))
+
+
+def test_figures_are_numbered_and_captioned_on_the_pages(book):
+    for name in chapters(ROOT):
+        page = (book / f"book/{name}.html").read_text()
+        for fig in figure_names(name):
+            found = re.search(rf'<figure[^>]*id="{re.escape(fig)}".*?</figure>', page, re.S)
+            assert found, f"{name}: figure {fig} missing"
+            assert re.search(r'class="caption-number">Fig\. \d', found.group(0)), f"{name}: {fig} is not numbered"
+            assert "<img" in found.group(0), f"{name}: {fig} has no image"
 
 
 def test_every_chapter_says_where_its_runs_come_from(book):
@@ -160,3 +197,20 @@ def test_environment_sets_variables_for_the_block_and_restores_them(monkeypatch)
     with pytest.raises(KeyError), environment(OMP_NUM_THREADS="2"):
         raise KeyError("restored on error too")
     assert os.environ["OMP_NUM_THREADS"] == "7"
+
+
+def test_the_build_directory_holds_only_what_pages_use(book):
+    assert not list(book.rglob("*.map"))
+    pages_text = "".join(p.read_text() for p in book.rglob("*.html"))
+    images = list((book / "_images").glob("*"))
+    assert images and all(img.name in pages_text for img in images), \
+        [img.name for img in images if img.name not in pages_text][:5]
+    info = (ROOT / "book" / "generated" / "build_info.md").read_text()
+    assert re.search(r"from commit `([0-9a-f]{4,}(\+changes)?|unknown)`", info)
+
+
+def test_commit_names_the_checkout(tmp_path):
+    from regutils.book import commit
+
+    assert re.fullmatch(r"[0-9a-f]{4,}(\+changes)?", commit(ROOT))
+    assert commit(tmp_path) == "unknown"  # not a git checkout

@@ -190,6 +190,7 @@ def test_a_tampered_bundle_file_is_refused_naming_path_and_reason(made, tmp_path
     assert problems and str(out / f"{keys[0]}.npz") in problems[0]
 
 
+@pytest.mark.slow
 def test_a_refused_bundle_run_is_recomputed_into_the_user_cache(tmp_path):
     producer = Cache(tmp_path / "producer", bundles=())
     original = get_run(CONFIG, cache=producer, progress=False)

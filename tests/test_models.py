@@ -91,6 +91,7 @@ def torchvision_densenet_bc(depth, growth_rate, num_classes):
 
 
 @pytest.mark.parametrize("name, depth, growth_rate", [("densenet_bc_100_12", 100, 12), ("densenet_bc_160_24", 160, 24)])
+@pytest.mark.slow
 def test_densenet_parameters_match_torchvision(name, depth, growth_rate):
     # same blocks and transitions; torchvision's ImageNet stem is a 7x7 conv plus a BatchNorm, ours a 3x3 conv
     stem = 2 * growth_rate
@@ -99,6 +100,7 @@ def test_densenet_parameters_match_torchvision(name, depth, growth_rate):
     assert models.count_parameters(built(name, 3, 10)) == expected
 
 
+@pytest.mark.slow
 def test_efficientnet_b8_has_the_published_size():
     # 87.4M parameters with the 1000-class ImageNet head (Xie et al. 2020, Table 1)
     count = models.count_parameters(built("efficientnet_b8", 3, 1000))
@@ -130,6 +132,7 @@ def test_convnet_layers():
 
 @pytest.mark.parametrize("in_channels", [1, 3])
 @pytest.mark.parametrize("name", LARGE)
+@pytest.mark.slow
 def test_large_models_at_small_input(name, in_channels):
     x = torch.randn(2, in_channels, 8, 8)
     with torch.no_grad():
@@ -138,6 +141,7 @@ def test_large_models_at_small_input(name, in_channels):
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_efficientnet_stem_keeps_the_resolution():
     net = built("efficientnet_b8", 3, 7)
     with torch.no_grad():
@@ -146,6 +150,7 @@ def test_efficientnet_stem_keeps_the_resolution():
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
+@pytest.mark.slow
 def test_stochastic_names_the_models_with_random_layers(name):
     from torchvision.ops import StochasticDepth
 
@@ -163,6 +168,7 @@ def test_small_model_parameters_by_hand():
 
 @pytest.mark.parametrize("in_channels", [1, 3])
 @pytest.mark.parametrize("name", [n for n in ALL_NAMES if n not in LARGE])
+@pytest.mark.slow
 def test_output_shape_at_native_size(name, in_channels):
     side = models.input_size(name)
     x = torch.randn(2, in_channels, side, side)

@@ -29,6 +29,7 @@ def test_grid_is_the_stated_one(recipe_study):
     assert all(c.nesterov and c.schedule == "onecycle" and c.learning_rate == 0.1 for c in configs)
 
 
+@pytest.mark.slow
 def test_quick_study_writes_rows_with_their_configs_and_resumes(recipe_study, tmp_path, monkeypatch):
     monkeypatch.setenv("REGUTILS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("REGUTILS_PROGRESS", "0")

@@ -40,6 +40,7 @@ def test_the_bundle_holds_the_default_profiles_main_runs_with_their_provenance(m
         assert entry["provenance"]["train_seconds"] > 0 and entry["provenance"]["hardware"]
 
 
+@pytest.mark.slow
 def test_a_bundled_run_retrained_here_reproduces_its_first_epochs_bit_for_bit(manifest):
     """The cheapest architecture of the default profile, seed 0, trained again for its first epochs."""
     s = settings("default")

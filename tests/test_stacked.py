@@ -60,6 +60,7 @@ def test_stacked_runs_with_augmentation_are_the_single_runs(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_stacked_one_cycle_runs_are_the_single_runs(tmp_path):
     config = RunConfig(DataConfig("npz", path=tiny_colour_npz(tmp_path / "c.npz")), arch="convnet3", epochs=3,
                        batch_size=32, lr=0.05, nesterov=True, schedule="onecycle")
@@ -71,6 +72,7 @@ def test_stacked_one_cycle_runs_are_the_single_runs(tmp_path):
 # wrn28_10 and densenet_bc_160_24 share the code of smaller ones; get_runs never stacks a stochastic model
 @pytest.mark.parametrize("arch", [a for a in models.names()
                                   if a not in ("wrn28_10", "densenet_bc_160_24") and not models.stochastic(a)])
+@pytest.mark.slow
 def test_every_architecture_stacks(arch):
     """Train-mode logits and BatchNorm statistics of the stack equal those of each model alone."""
     side = models.input_size(arch)

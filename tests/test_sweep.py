@@ -27,6 +27,8 @@ from regutils.trace import ARRAYS, TraceError
 from regutils.loop import OPTIMIZERS, SCHEDULES
 from regutils.train import RunConfig, get_run, run_key, train
 
+pytestmark = pytest.mark.slow  # every test here starts a Dask cluster or a second process
+
 REPO = Path(__file__).resolve().parents[1]
 BASE = RunConfig(DataConfig("digits"), arch="mlp", epochs=3)
 CONFIGS = grid(BASE, seed=range(6))

@@ -112,6 +112,7 @@ def same_state(a, b) -> bool:
     return a == b
 
 
+@pytest.mark.slow
 def test_single_byte_flips_are_refused_and_recomputed(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "progress_default", lambda: False)
     monkeypatch.setattr(trace_module.os, "fsync", lambda fd: None)  # durability is not under test: speed

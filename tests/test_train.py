@@ -173,6 +173,7 @@ train.get_run(eval(sys.argv[2]), cache=Cache(sys.argv[1]), progress=False)
 """
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_trace(tmp_path):
     killed_cache, clean_cache = Cache(tmp_path / "killed"), Cache(tmp_path / "clean")
     checkpoint = killed_cache.checkpoint_path(run_key(RESUMABLE))
