@@ -266,6 +266,39 @@ def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, se
     return seconds
 
 
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_listed(config) -> str:
+    from .train import get_run
+
+    get_run(config, progress=False)
+    return config.arch
+
+
+def pretrain(listed: list, jobs: int) -> None:
+    """Train the runs ``listed`` (:func:`regutils.bundle.listed_runs`) that the cache lacks, longest first.
+
+    ``jobs`` single-threaded processes train at once, each taking the longest run left: the
+    chapters of ``regutils traces`` then find every run of the bundle they regenerate cached, and no
+    chapter waits alone on a long list of its own runs. Runs the cache (or a bundle it reads)
+    already holds are loaded, not trained.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    configs = [config for _, config, _ in listed]
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        for _ in tqdm(pool.map(_train_listed, configs), total=len(configs), desc="runs of the bundle", unit="run",
+                      disable=os.environ.get("REGUTILS_PROGRESS") == "0"):
+            pass
+
+
 def recipe_curve_markdown(csv: Path) -> str:
     """The split-half statistic against runs per half (``bench/recipe_study.py``'s curve CSV) as Markdown."""
     if not csv.is_file():

@@ -320,6 +320,42 @@ def produce(profile: str, out: str | os.PathLike, execute, cache, *, only=None, 
     return manifest
 
 
+def listed_runs(root: str | os.PathLike) -> list[tuple]:
+    """The runs the manifest at ``root`` lists, as (key, config, seconds it took), longest first.
+
+    The manifest is only read, nothing is loaded: a work list for training the runs of a bundle
+    again (:func:`regutils.book.pretrain`). Seconds are the recorded training plus evaluation time
+    (0 when not recorded). Runs on data that needs a path (a download) are left out, as are runs
+    whose config no longer yields the listed key (the code that defines the keys changed).
+    """
+    from dataclasses import fields
+
+    from .data import DataConfig
+    from .loop import RunConfig, run_key
+
+    def as_tuple(value):
+        return tuple(value) if isinstance(value, list) else value
+
+    listed = []
+    for key, entry in Bundle(root).manifest["runs"].items():
+        config = dict(entry["config"])
+        data = {k: as_tuple(v) for k, v in config.pop("data").items()}
+        if data.get("dataset") not in ("digits", "cifar10-subset"):
+            continue
+        known = {f.name for f in fields(RunConfig)}
+        if set(config) - known:
+            continue
+        run = RunConfig(data=DataConfig(**data), **{k: as_tuple(v) for k, v in config.items()})
+        try:
+            if run_key(run.validate()) != key:
+                continue
+        except ValueError:
+            continue
+        seconds = sum(entry.get("provenance", {}).get(k) or 0.0 for k in ("train_seconds", "eval_seconds"))
+        listed.append((key, run, float(seconds)))
+    return sorted(listed, key=lambda item: -item[2])
+
+
 # --- verification
 
 

@@ -200,13 +200,18 @@ def cmd_data(a) -> int:
 
 
 def cmd_traces(a) -> int:
-    from .book import build
-    from .bundle import produce
+    from .book import build, pretrain
+    from .bundle import listed_runs, produce
+
+    out = a.out or Path("traces") / a.profile
+    if a.jobs > 1 and not a.only and (out / "manifest.json").is_file():
+        # the bundle being made again lists its runs: train them first, all cores busy until the last one
+        pretrain(listed_runs(out), a.jobs)
 
     def execute(profile, only):
         build(profile, only=only, html=False, jobs=a.jobs)
 
-    produce(a.profile, a.out or Path("traces") / a.profile, execute, Cache(), only=a.only, jobs=a.jobs)
+    produce(a.profile, out, execute, Cache(), only=a.only, jobs=a.jobs)
     return 0
 
 

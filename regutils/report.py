@@ -53,8 +53,8 @@ class Scorecard:
         self.chapter, self.setting, self.rows = chapter, setting, []
 
     def add(self, quantity: str, paper, value, test: Test | None = None, setting: str | None = None,
-            comparable: bool | str = True) -> "Scorecard":
-        """One row.
+            comparable: bool | str = True) -> None:
+        """One row (nothing returned: a chapter cell that ends with it shows nothing).
 
         ``value`` may be a number, a boolean, a string or a correlation with ``r, low, high``;
         ``test`` the claim as a predicate on it (None: a context row, not a claim);
@@ -73,7 +73,6 @@ class Scorecard:
         self.rows.append({"chapter": self.chapter, "quantity": quantity, "paper": _fmt(paper),
                           "test": test_text, "this build": _fmt(getattr(value, "r", value)),
                           "interval": interval, "verdict": outcome, "setting": setting or self.setting})
-        return self
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=COLUMNS)

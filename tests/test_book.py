@@ -46,6 +46,10 @@ def test_every_chapter_executed_without_error(book):
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
         assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
+        texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in nb["cells"] for o in c.get("outputs", [])
+                 if o["output_type"] == "execute_result"]
+        leaked = [t for t in texts if re.search(r"<[\w.]+ (object )?at 0x[0-9a-f]+>", t)]
+        assert not leaked, f"{name}: a stray repr on the page: {leaked[0][:80]}"
         for cell in nb["cells"]:  # a figure cell shows its figure and nothing else the caption would wrap
             if "figure" in cell["metadata"].get("mystnb", {}):
                 shown = [o for o in cell.get("outputs", []) if o["output_type"] != "stream"]

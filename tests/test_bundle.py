@@ -2,6 +2,7 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -364,3 +365,49 @@ def test_provenance_without_runs_reads_the_runs_served_in_this_process(tmp_path,
     assert all(isinstance(m, dict) for m in bundle._SERVED)  # metadata only: no record arrays kept alive
     get_run(CONFIG, cache=cache, progress=False)  # served again, from the cache: still counted once
     assert provenance() == "Of this chapter's 2 runs, 2 were trained in this build."
+
+
+# --- training a bundle's runs again, longest first
+
+
+@pytest.mark.slow
+def test_listed_runs_are_the_manifests_and_pretrain_trains_them_into_the_cache(tmp_path, monkeypatch):
+    from regutils.book import pretrain
+    from regutils.bundle import listed_runs
+
+    configs = [CONFIG, replace(CONFIG, epochs=3, seed=1), replace(CONFIG, data=replace(CONFIG.data, label_noise=0.2))]
+    producer = Cache(tmp_path / "producer", bundles=())
+    originals = {run_key(c): get_run(c, cache=producer, progress=False) for c in configs}
+    out = tmp_path / "traces"
+    manifest = export(list(originals), producer, out, progress=False)
+    listed = listed_runs(out)
+    assert sorted(k for k, _, _ in listed) == sorted(originals)
+    assert all(run_key(c) == k and c in configs for k, c, _ in listed)  # each config rebuilt from its manifest entry
+    seconds = [s for _, _, s in listed]
+    assert seconds == sorted(seconds, reverse=True)  # longest first
+    entry = manifest["runs"][listed[0][0]]["provenance"]
+    assert seconds[0] == pytest.approx(entry["train_seconds"] + entry["eval_seconds"])
+
+    fresh = tmp_path / "fresh"
+    monkeypatch.setenv("REGUTILS_CACHE", str(fresh))  # the workers' cache, as `regutils traces` sets it
+    monkeypatch.setenv("REGUTILS_BUNDLE", "")
+    monkeypatch.setenv("REGUTILS_PROGRESS", "0")
+    pretrain(listed, jobs=2)
+    user = Cache(fresh, bundles=())
+    assert sorted(user.keys()) == sorted(originals)
+    for key, trace in originals.items():
+        assert_same(user.load(key), trace, wall_times=False)  # trained again, the same CPU runs
+
+
+def test_runs_whose_key_changed_are_not_listed(tmp_path):
+    from regutils.bundle import listed_runs
+
+    producer = Cache(tmp_path / "producer", bundles=())
+    get_run(CONFIG, cache=producer, progress=False)
+    out = tmp_path / "traces"
+    export([run_key(CONFIG)], producer, out, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["runs"].pop(run_key(CONFIG))
+    manifest["runs"]["0" * 20] = entry  # a key this config does not give
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert listed_runs(out) == []

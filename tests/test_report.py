@@ -51,13 +51,18 @@ def test_rows_carry_their_test_and_computed_verdict(out):
 
 
 def test_interval_left_empty_without_bootstrap(out):
-    card = Scorecard("x", setting="s").add("q", paper=1.0, value=Corr(0.9, math.nan, math.nan, 5))
+    card = Scorecard("x", setting="s")
+    card.add("q", paper=1.0, value=Corr(0.9, math.nan, math.nan, 5))
     assert card.frame()["interval"].tolist() == [""]
 
 
 def test_table_writes_csv_and_collect_keeps_book_order(out):
-    Scorecard("second", "s").add("q2", 1, 2, test=above(3)).table()
-    Scorecard("first", "s").add("q1", 1, 2, test=above(1)).table()
+    second = Scorecard("second", "s")
+    second.add("q2", 1, 2, test=above(3))
+    second.table()
+    first = Scorecard("first", "s")
+    first.add("q1", 1, 2, test=above(1))
+    first.table()
     assert (out / "first.csv").is_file() and (out / "second.csv").is_file()
     df = collect(out, ["first", "missing", "second"])
     assert df["chapter"].tolist() == ["first", "second"]
@@ -70,13 +75,17 @@ def test_table_writes_csv_and_collect_keeps_book_order(out):
 
 
 def test_pipes_in_cells_are_escaped_but_not_in_links(out):
-    Scorecard("c", "s").add("a | b", 1, 2).table()
+    card = Scorecard("c", "s")
+    card.add("a | b", 1, 2)
+    card.table()
     md = scorecard_markdown(collect(out, ["c"]))
     assert "a \\| b" in md and "{doc}`c </book/c>`" in md
 
 
 def test_table_for_the_page_hides_the_chapter_column(out):
-    styler = Scorecard("c", "s").add("q", 1, 2).table(write=False)
+    card = Scorecard("c", "s")
+    card.add("q", 1, 2)
+    styler = card.table(write=False)
     assert "chapter" not in styler.data.columns
     assert not (out / "c.csv").exists()
     assert isinstance(styler.data, pd.DataFrame)
