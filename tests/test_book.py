@@ -37,7 +37,7 @@ def book(tmp_path_factory) -> Path:
 
 
 def pages() -> list[str]:
-    return ["intro", *chapters(ROOT)]
+    return ["intro", "crosswalk", *chapters(ROOT)]
 
 
 def test_every_chapter_executed_without_error(book):
@@ -46,8 +46,9 @@ def test_every_chapter_executed_without_error(book):
         errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
         assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
-        texts = ["".join(o.get("data", {}).get("text/plain", "")) for c in nb["cells"] for o in c.get("outputs", [])
-                 if o["output_type"] == "execute_result"]
+        # a result shown as its bare repr (no HTML, image or Markdown form): what a page should not print
+        texts = ["".join(o["data"]["text/plain"]) for c in nb["cells"] for o in c.get("outputs", [])
+                 if o["output_type"] == "execute_result" and set(o.get("data", {})) == {"text/plain"}]
         leaked = [t for t in texts if re.search(r"<[\w.]+ (object )?at 0x[0-9a-f]+>", t)]
         assert not leaked, f"{name}: a stray repr on the page: {leaked[0][:80]}"
         for cell in nb["cells"]:  # a figure cell shows its figure and nothing else the caption would wrap
@@ -77,6 +78,15 @@ def test_every_figure_cell_has_a_caption_and_a_unique_name():
                 assert figure.get("caption", "").strip() and figure.get("name"), f"{name}, cell {i}: no caption"
                 names.append(figure["name"])
     assert len(names) == len(set(names)) and len(names) >= len(chapters(ROOT))
+
+
+def test_the_crosswalk_points_at_figures_that_exist():
+    text = (ROOT / "book" / "crosswalk.md").read_text()
+    refs = re.findall(r"\{numref\}`([^`]+)`", text)
+    names = {fig for name in chapters(ROOT) for fig in figure_names(name)}
+    assert len(refs) >= 13 and set(refs) <= names, set(refs) - names
+    for paper_item in [f"Fig. {k}" for k in range(1, 14)] + ["Table 1", "Table 2", "Table 3"]:
+        assert f"| {paper_item} |" in text, paper_item
 
 
 def test_figures_are_numbered_and_captioned_on_the_pages(book):
