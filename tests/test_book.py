@@ -213,6 +213,14 @@ def test_environment_sets_variables_for_the_block_and_restores_them(monkeypatch)
     assert os.environ["OMP_NUM_THREADS"] == "7"
 
 
+def test_the_primer_exercises_have_hidden_solutions(book):
+    page = (book / "book" / "primer.html").read_text()
+    exercises = re.findall(r'<div[^>]*class="[^"]*exercise[^"]*"[^>]*id="(ex-[\w-]+)"', page)
+    assert len(exercises) == 5, exercises
+    solutions = re.findall(r'<(?:div|details)[^>]*class="([^"]*solution[^"]*)"', page)
+    assert len(solutions) == 5 and all("dropdown" in c for c in solutions), solutions
+
+
 def test_the_build_directory_holds_only_what_pages_use(book):
     assert not list(book.rglob("*.map"))
     pages_text = "".join(p.read_text() for p in book.rglob("*.html"))
