@@ -108,12 +108,13 @@ def sklearn_correct(names, data_config, arch: str, train_size: int | None = None
     from dataclasses import replace
 
     from .loop import load_for
+    from .validation import is_int
 
     zoo = sklearn_zoo(seed=seed)
     unknown = set(names) - set(zoo)
     if unknown:
         raise ValueError(f"unknown scikit-learn models {sorted(unknown)}; allowed: {', '.join(zoo)}")
-    if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 2):
+    if train_size is not None and not (is_int(train_size) and train_size >= 2):
         raise ValueError(f"train_size={train_size!r} must be an integer >= 2 or None")
     full = load_for(data_config, arch)
     n_fit = min(len(full.y_train), train_size or SKLEARN_MAX_TRAIN)

@@ -225,7 +225,9 @@ def environment(**variables):
 
 def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, seconds_file: Path,
                 root: Path = ROOT) -> dict[str, float]:
-    """Execute the chapters ``names``, ``jobs`` at a time; the seconds of each, also kept in ``seconds_file``.
+    """Execute the chapters ``names``, ``jobs`` at a time; every chapter's seconds at ``profile``, kept in ``seconds_file``.
+
+    The chapters executed here have this build's seconds, the others those of their last build.
 
     With ``jobs`` > 1 every kernel is single-threaded: on a CPU, ``jobs`` one-thread kernels get
     more done per hour than one kernel with ``jobs`` threads. A run that two chapters need is
@@ -239,7 +241,7 @@ def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, se
 
     recorded = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
     recorded = recorded if all(isinstance(v, dict) for v in recorded.values()) else {}  # an older flat file
-    seconds: dict[str, float] = {}
+    seconds = recorded.setdefault(profile, {})
     lock = threading.Lock()
 
     def one(name):
@@ -250,13 +252,12 @@ def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, se
         sys.stdout.flush()
         with lock:
             seconds[name] = took
-            recorded.setdefault(profile, {})[name] = took
             seconds_file.write_text(json.dumps(recorded, indent=1))
 
     # every kernel starts in the root (papermill's cwd, the same for all threads) and inherits the environment
     threads = dict(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1") if jobs > 1 else {}
     with contextlib.chdir(root), environment(**threads), ThreadPoolExecutor(jobs) as pool:
-        futures = {name: pool.submit(one, name) for name in longest_first(names, recorded.get(profile, {}))}
+        futures = {name: pool.submit(one, name) for name in longest_first(names, seconds)}
     failed = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
     for name, error in failed.items():
         print(f"  {name} failed: {type(error).__name__}: {str(error)[:2000]}", flush=True)
@@ -272,11 +273,10 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _train_listed(config) -> str:
+def _train_listed(config) -> None:
     from .train import get_run
 
     get_run(config, progress=False)
-    return config.arch
 
 
 def pretrain(listed: list, jobs: int) -> None:
@@ -365,8 +365,6 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     seconds_file = root / "book" / "generated" / "seconds.json"
     seconds_file.parent.mkdir(parents=True, exist_ok=True)
     seconds = execute_all(selected, profile, per_chapter, jobs, seconds_file, root)
-    if only:  # the intro lists every chapter: the others' times from their last build at this profile
-        seconds = {**json.loads(seconds_file.read_text()).get(profile, {}), **seconds}
     seconds = {n: seconds[n] for n in names if n in seconds}
     write_intro_tables(names, profile, seconds, root)
     if html:

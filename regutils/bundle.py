@@ -336,13 +336,13 @@ def listed_runs(root: str | os.PathLike) -> list[tuple]:
     def as_tuple(value):
         return tuple(value) if isinstance(value, list) else value
 
+    known = {f.name for f in fields(RunConfig)}
     listed = []
     for key, entry in Bundle(root).manifest["runs"].items():
         config = dict(entry["config"])
         data = {k: as_tuple(v) for k, v in config.pop("data").items()}
         if data.get("dataset") not in ("digits", "cifar10-subset"):
             continue
-        known = {f.name for f in fields(RunConfig)}
         if set(config) - known:
             continue
         run = RunConfig(data=DataConfig(**data), **{k: as_tuple(v) for k, v in config.items()})

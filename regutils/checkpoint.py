@@ -121,20 +121,26 @@ def check_generator_state(state) -> None:
     torch.Generator().set_state(state)  # raises on a state of the wrong size or type
 
 
-def checkpoint_epoch(path) -> int:
-    """The epoch the run checkpoint at ``path`` stands at; 0 when there is none or it is unusable (moved aside)."""
+def usable_checkpoint(path) -> dict | None:
+    """The run checkpoint at ``path`` with a valid epoch; None when there is none or it is unusable (moved aside)."""
     path = Path(path)
     if not path.exists():
-        return 0
+        return None
     try:
-        epoch = load_checkpoint(path, file_key(path))["epoch"]
-        if not is_int(epoch) or epoch < 0:
-            raise ValueError(f"epoch={epoch!r}")
-        return epoch
+        state = load_checkpoint(path, file_key(path))
+        if not is_int(state["epoch"]) or state["epoch"] < 0:
+            raise ValueError(f"epoch={state['epoch']!r}")
+        return state
     except Exception as err:  # noqa: BLE001  (whatever a bad checkpoint raises, it is not used)
         reason = err if isinstance(err, TraceError) else f"{path}: {type(err).__name__}: {err}"
         quarantine(path, f"ignoring unusable checkpoint {reason}; training from epoch 0")
-        return 0
+        return None
+
+
+def checkpoint_epoch(path) -> int:
+    """The epoch the run checkpoint at ``path`` stands at; 0 when there is none or it is unusable (moved aside)."""
+    state = usable_checkpoint(path)
+    return state["epoch"] if state is not None else 0
 
 
 def merge_run_states(states: list[dict]) -> dict:

@@ -69,14 +69,14 @@ from tqdm import tqdm
 from . import models
 from .bundle import record_served, remember
 from .cache import Cache
-from .checkpoint import (check_generator_state, check_record, check_state_dict, checkpoint_epoch, load_checkpoint,
-                         load_weights, merge_run_states, new_history, new_record, record_until, restore_record,
-                         save_checkpoint, save_weights)
+from .checkpoint import (check_generator_state, check_record, check_state_dict, checkpoint_epoch, load_weights,
+                         merge_run_states, new_history, new_record, record_until, restore_record, save_checkpoint,
+                         save_weights, usable_checkpoint)
 from .data import Data, augment
 from .loop import (MAX_RUNS, MAX_SEED, RunConfig, add_dropout, evaluate, fgsm_input, finish_trace, inference_copy,
                    load_for, make_optimizer, make_scheduler, minibatches, progress_default, resolve_device, run_key)
 from .stacked import Stack, check_stackable
-from .trace import Trace, TraceError, file_key, quarantine, stack
+from .trace import Trace, TraceError, quarantine, stack
 from .validation import is_int
 
 
@@ -180,13 +180,13 @@ def train_runs(configs: list[RunConfig], data: Data | None = None, *, device: st
 
     # ---- resume: all or nothing, every part loaded into a fresh family and checked before it is adopted
     paths = [Path(p) for p in checkpoints] if checkpoints is not None else []
-    found = [checkpoint_epoch(p) for p in paths]
+    states = [usable_checkpoint(p) for p in paths]  # each file read once; an unusable one is moved aside
+    found = [s["epoch"] if s is not None else 0 for s in states]
     if len(set(found)) > 1:
         warnings.warn(f"the runs' checkpoints stand at different epochs {sorted(set(found))}; "
                       "training from epoch 0")
     elif paths and all(found):
         try:
-            states = [load_checkpoint(p, file_key(p)) for p in paths]
             state = merge_run_states(states)
             new_family, new_opt, new_sched, new_gens = fresh()
             new_family.load_state_dicts([s["model"] for s in states])
@@ -309,8 +309,6 @@ def get_traces(configs: list[RunConfig], *, cache: Cache | None = None, device: 
     config = check_stackable(configs)
     if not is_int(max_stack) or max_stack <= 0:
         raise ValueError(f"max_stack={max_stack!r} must be a positive integer")
-    if max_stack > 1:
-        check_stackable(configs[:2])  # several at once: no dropout, no adversarial training
     resolve_device(device)
     cache = cache or Cache()
     data = load_for(config.data, config.arch)

@@ -18,9 +18,10 @@ from regutils import train as train_module
 from regutils.data import SHIPPED_SUBSET, DataConfig, load
 from regutils.cache import Cache
 from regutils.trace import ARRAYS, TraceError
+from regutils.checkpoint import load_checkpoint, load_weights
 from regutils.loop import minibatches
 from regutils.train import (RunConfig, add_dropout, evaluate, fgsm_input, get_run, get_runs,
-                            inference_copy, load_checkpoint, load_for, load_weights, run_key, train)
+                            inference_copy, load_for, run_key, train)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
