@@ -20,7 +20,8 @@ Modules, from images to pages (``python -m regutils.layout`` checks that imports
             robustness, pruning, algorithms, contingency, easy_hard, features,
             fitting, sensitivity
   book      claims (claims as tested predicates), report (scorecards), profiles,
-            plots, book (execute and build), cli (``python -m regutils --help``),
+            plots, chapters (each chapter's computation, figures and scorecard),
+            book (execute and build), cli (``python -m regutils --help``),
             layout (the architecture checks)
 """
 __version__ = "0.1.0"

@@ -15,13 +15,11 @@ compiles ``_build/html``.
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import difflib
 import json
 import keyword
-import math
 import os
 import platform
 import shutil
@@ -35,7 +33,7 @@ import pandas as pd
 
 from . import report
 from .bundle import hardware
-from .profiles import PROFILES, Settings
+from .profiles import CHAPTER_PARAMETERS, PROFILES, Settings, check_like, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,53 +60,21 @@ def chapters(root: Path = ROOT) -> list[str]:
     return [n for n in names if (root / "notebooks" / f"{n}.md").is_file()]
 
 
-def chapter_parameters(name: str, root: Path = ROOT) -> dict:
-    """The parameters of chapter ``name`` with their defaults, read from its ``parameters`` cell (jupytext)."""
-    import jupytext
-
-    nb = jupytext.read(root / "notebooks" / f"{name}.md")
-    params = {}
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    try:
-                        params[node.targets[0].id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        params[node.targets[0].id] = None  # not a literal: any value
-    return params
-
-
-def _check_type(name: str, value, default) -> None:
-    """A chapter parameter outside the profile's settings: its value must have the type of its default."""
-    if default is None:
-        return
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ValueError(f"{name}={value!r} must be a {type(default).__name__} like its default {default!r}")
-
-
-def validate(profile: str, names: list[str], overrides: dict, root: Path = ROOT) -> dict[str, dict]:
+def validate(profile: str, names: list[str], overrides: dict) -> dict[str, dict]:
     """Each chapter's overrides, once every name and value is checked against every chapter in ``names``.
 
-    Names must be parameters of at least one of the chapters; values of the profile's settings go
-    through :func:`regutils.profiles.settings` (and the run config and device they define), the
-    others must have their default's type. ValueError naming the parameter otherwise.
+    Names must be settings (:class:`regutils.profiles.Settings` fields) or parameters of at least one
+    of the chapters (:data:`regutils.profiles.CHAPTER_PARAMETERS`); settings go through
+    :func:`regutils.profiles.settings` (and the run config and device they define), chapter
+    parameters must have their declared values' type. ValueError naming the parameter otherwise.
     """
-    from .profiles import settings
     from .loop import resolve_device
 
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")
-    params = {n: chapter_parameters(n, root) for n in names}
-    known = set().union(*params.values()) - {"profile"}
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"profile"}
+    params = {n: CHAPTER_PARAMETERS.get(n, {}) for n in names}
+    known = fields.union(*params.values())
     for name, value in overrides.items():
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name == "profile":
             raise ValueError(f"parameter name {name!r} is not allowed (a chapter parameter other than profile)")
@@ -116,15 +82,13 @@ def validate(profile: str, names: list[str], overrides: dict, root: Path = ROOT)
             close = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; allowed: {', '.join(sorted(known))}"
             raise ValueError(f"parameter {name!r} is not a parameter of the chapters {', '.join(names)}{hint}")
-    fields = {f.name for f in dataclasses.fields(Settings)}
     s = settings(profile, **{k: v for k, v in overrides.items() if k in fields})
     s.run_config()
     resolve_device(s.device)
     for name, value in overrides.items():
         if name not in fields:
-            defaults = [p[name] for p in params.values() if name in p]
-            _check_type(name, value, next((d for d in defaults if d is not None), None))
-    return {n: {k: v for k, v in overrides.items() if k in params[n]} for n in names}
+            check_like(name, value, [v for p in params.values() for v in p.get(name, {}).values()])
+    return {n: {k: v for k, v in overrides.items() if k in fields or k in params[n]} for n in names}
 
 
 def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progress: bool = False) -> float:
@@ -135,7 +99,9 @@ def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progres
     nb = jupytext.read(root / "notebooks" / f"{name}.md")
     out = root / "book" / f"{name}.ipynb"
     t0 = time.perf_counter()
-    papermill.execute_notebook(nb, str(out), parameters=dict(profile=profile, **overrides),
+    # tuples travel as lists: papermill writes the parameters cell as Python literals of JSON types
+    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
+    papermill.execute_notebook(nb, str(out), parameters=dict(profile=profile, overrides=overrides),
                                kernel_name="python3", cwd=str(root), progress_bar=progress)
     seconds = time.perf_counter() - t0
     hide_injected_parameters(out)
@@ -359,7 +325,7 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     if unknown:
         raise ValueError(f"unknown chapters {sorted(unknown)}; chapters: {', '.join(names)}")
     selected = [n for n in names if not only or n in only]
-    per_chapter = validate(profile, selected, overrides or {}, root)  # before any chapter runs
+    per_chapter = validate(profile, selected, overrides or {})  # before any chapter runs
     os.environ.setdefault("REGUTILS_SCORECARD_DIR", str(root / "book" / "generated" / "scorecard"))
     os.environ.setdefault("REGUTILS_PROGRESS", "0")
     seconds_file = root / "book" / "generated" / "seconds.json"

@@ -17,21 +17,32 @@ PACKAGE = Path(__file__).resolve().parent
 
 
 def _modules(root: Path) -> dict[str, ast.Module]:
-    return {p.stem: ast.parse(p.read_text(), str(p)) for p in sorted(root.glob("*.py"))
-            if p.stem not in ("__init__", "__main__")}
+    """Every module of the package by dotted name relative to it (``chapters.setup``), packages' own files left out."""
+    modules = {}
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).with_suffix("")
+        if relative.name not in ("__init__", "__main__"):
+            modules[".".join(relative.parts)] = ast.parse(path.read_text(), str(path))
+    return modules
 
 
-def _relative_imports(tree: ast.Module, names: set[str]):
-    """(module imported, names taken from it or None, aliases bound to the module) of each relative import."""
+def _relative_imports(tree: ast.Module, importer: str, names: set[str]):
+    """(module imported, names taken from it or None, aliases bound to the module) of each relative import.
+
+    ``importer`` is the importing module's dotted name: ``from .. import x`` in ``chapters.setup`` is ``x``.
+    """
+    package = importer.split(".")[:-1]
     for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or node.level != 1:
+        if not isinstance(node, ast.ImportFrom) or node.level == 0 or node.level > len(package) + 1:
             continue
+        base = package[:len(package) + 1 - node.level]
         if node.module:
-            yield node.module, [a.name for a in node.names], {}
+            yield ".".join([*base, node.module]), [a.name for a in node.names], {}
         else:  # from . import x, y as z
             for a in node.names:
-                if a.name in names:
-                    yield a.name, None, {a.asname or a.name: a.name}
+                full = ".".join([*base, a.name])
+                if full in names:
+                    yield full, None, {a.asname or a.name: full}
 
 
 def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
@@ -39,7 +50,7 @@ def import_graph(root: Path = PACKAGE) -> dict[str, set[str]]:
     trees = _modules(Path(root))
     graph = {name: set() for name in trees}
     for name, tree in trees.items():
-        for module, _, _ in _relative_imports(tree, set(trees)):
+        for module, _, _ in _relative_imports(tree, name, set(trees)):
             if module in trees and module != name:
                 graph[name].add(module)
     return graph
@@ -74,7 +85,7 @@ def private_imports(root: Path = PACKAGE) -> list[tuple[str, str, str]]:
     found = []
     for name, tree in trees.items():
         aliases = {}
-        for module, taken, bound in _relative_imports(tree, set(trees)):
+        for module, taken, bound in _relative_imports(tree, name, set(trees)):
             aliases.update(bound)
             found += [(name, module, t) for t in taken or () if t.startswith("_") and not t.startswith("__")]
         for node in ast.walk(tree):
@@ -85,16 +96,23 @@ def private_imports(root: Path = PACKAGE) -> list[tuple[str, str, str]]:
 
 
 def unlisted_modules(root: Path = PACKAGE) -> list[str]:
-    """Modules that the package docstring (``__init__.py``) does not name."""
-    doc = ast.get_docstring(ast.parse((Path(root) / "__init__.py").read_text())) or ""
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", doc))
-    return [name for name in _modules(Path(root)) if name not in words]
+    """Modules (and subpackages) that the docstring of their package's ``__init__.py`` does not name."""
+    root = Path(root)
+    names = set(_modules(root))
+    names |= {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)}  # subpackages
+    unlisted = []
+    for name in sorted(names):
+        *package, leaf = name.split(".")
+        doc = ast.get_docstring(ast.parse(root.joinpath(*package, "__init__.py").read_text())) or ""
+        if leaf not in set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", doc)):
+            unlisted.append(name)
+    return unlisted
 
 
 def main() -> int:
     graph = import_graph()
     for name, deps in graph.items():
-        print(f"{name:14s} -> {', '.join(sorted(deps)) or '-'}")
+        print(f"{name:22s} -> {', '.join(sorted(deps)) or '-'}")
     problems = []
     if cycle := find_cycle(graph):
         problems.append("import cycle: " + " -> ".join(cycle))

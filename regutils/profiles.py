@@ -19,20 +19,25 @@ paper              CIFAR-10 from torchvision, ResNet-110, 200 epochs, 10 runs,
                    the paper's schedule; meant for a GPU
 =================  ==========================================================
 
-Chapter-specific sizes (for example the label-noise levels of the
-generalization chapter) are per profile too: :func:`chapter_sizes`.
+Chapter parameters (for example the label-noise levels of the
+generalization chapter) are declared here too, per profile where their
+value depends on it: :data:`CHAPTER_PARAMETERS`. A chapter's parameters cell
+holds ``profile`` and ``overrides``, a dict of any setting or chapter
+parameter by name; :func:`chapter_settings` applies it:
 
-Every field of :class:`Settings` is a notebook parameter: ``None`` in a
-notebook's parameters cell means "the profile's value".
+    s, p = chapter_settings("pruning", "smoke", {"epochs": 3, "prune_runs": 2})
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
+from types import SimpleNamespace
 
 from . import models
 from .data import DATASETS, DataConfig
 from .loop import DEFAULT_LR, OPTIMIZERS, SCHEDULES, RunConfig
+from .validation import is_int
 
 
 @dataclass(frozen=True)
@@ -178,33 +183,135 @@ for _name, _rates in OPTIMIZER_LRS.items():
     PROFILES[_name]["optimizer_lrs"] = _rates
 
 
-# Chapter parameters whose value depends on the profile: {chapter: {parameter: {profile: value}}}, with
-# "*" for every profile not named. A notebook's None means this table's value.
-CHAPTER_SIZES: dict[str, dict[str, dict]] = {
+# Every chapter parameter that is not a setting: {chapter: {parameter: {profile: value}}}, "*" standing for
+# every profile not named. A notebook's ``overrides`` may change any of them (and any setting), by name.
+CHAPTER_PARAMETERS: dict[str, dict[str, dict]] = {
     "arpit": {
-        # the memorization runs train on a share of the images: random labels must be fitted within the
-        # epochs a CPU affords (None: the profile's own training set)
+        "first_epoch_runs": {"*": None},  # one-epoch runs per condition for easy samples (None: the profile's runs)
+        "checkpoints": {"*": None},  # epochs of the models for sensitivity and CSR (None: 1, epochs/3, epochs)
+        # the training of this chapter: able to fit random labels within the epochs a CPU affords, at a rate
+        # of its own (the profile's rate is tuned for SGD)
+        "memorize_optimizer": {"*": "adam"},
+        "memorize_lr": {"*": 0.003},
+        "memorize_weight_decay": {"*": 0.0},
+        "memorize_batch_size": {"*": 32},
+        "memorize_schedule": {"*": "constant"},
+        # the memorization runs train on a stratified share of the images (None: the profile's training set)
         "train_size": {"default": 1000, "digits": 600, "*": None},
+        "csr_radius": {"*": 0.1},  # L-inf radius of the adversarial search, in normalized input units
+        "csr_steps": {"*": 10},  # signed-gradient steps of the search (step size 2.5 r / steps)
         # double backpropagation per class and sample, an adversarial search per sample: seeded shares
         # keep both to a minute on a CPU (None: every training sample)
         "per_class_samples": {"paper": None, "*": 10},
         "csr_samples": {"paper": None, "*": 100},
         "fit_fractions": {"smoke": (0.1, 0.25), "digits": (0.1, 0.2, 0.4), "*": (0.05, 0.1, 0.2, 0.4)},
+        "fit_epochs": {"*": None},  # epochs of the time-to-fit runs (None: twice the profile's epochs)
+        "fit_threshold": {"*": 0.99},  # training accuracy that counts as "fitted"
         "noise_levels": {"smoke": (0.0, 0.4), "digits": (0.0, 0.4, 0.8), "*": (0.0, 0.2, 0.4, 0.8)},
+        "noise_epochs": {"*": None},  # epochs of the noisy-label runs (None: twice the profile's epochs)
+        "noise_checkpoints": {"*": None},  # epochs of the CSR under noise (None: 1 and 1/12, 1/3, all of them)
+        "regularize_noise": {"*": 1.0},  # label noise of the runs with and without regularization
+        "regularize_dropout": {"*": 0.5},  # dropout probability on the input of the last linear layer
+        "regularize_weight_decay": {"*": 5e-3},  # L2 coefficient (Adam adds it to the gradient)
+        "regularize_eps": {"*": None},  # L-inf radius of FGSM adversarial training (None: csr_radius)
+        # "without significantly impacting": real validation accuracy at most this far below no regularizer
+        "accuracy_tolerance": {"*": 0.02},
     },
-    # scikit-learn models of Table 3 fitted on a stratified share of the training images (None: all, at most 10,000)
-    "testing": {"sklearn_train_size": {"default": 2000, "*": None}},
-    "shallow_deep": {"sklearn_train_size": {"default": 2000, "*": None}},
-    "easy_hard": {"keep_fractions": {"smoke": (0.25,), "default": (0.25,), "*": (0.1, 0.25, 0.5)}},
+    "easy_hard": {
+        "early_epochs": {"*": None},  # w: the early stage is epochs 1..w (None: easy_hard.early_window(epochs))
+        "remove_fraction": {"*": 0.3},  # share of the training set removed in the removal experiment
+        "keep_fractions": {"smoke": (0.25,), "default": (0.25,), "*": (0.1, 0.25, 0.5)},  # compressed sets
+        "retrain_runs": {"*": 1},  # runs per retrained training set
+    },
+    "memorization": {
+        "probe_sizes": {"*": (100, 460)},  # training samples per SVM (the paper's N)
+        "table1_repeats": {"*": 50},  # random training sets per test sample and N in Table 1
+        "probe_max_test": {"*": 200},  # test samples the multi-class probe evaluates at most
+        "probe_repeats": {"*": 3},  # random training sets per test sample in the multi-class probe
+        "probe_mode": {"*": "replace"},  # replace: with and without hold N samples each; add: N + the synchronized
+        "probe_features": {"*": "auto"},  # auto: ImageNet VGG-19 when its weights load, else the trained network
+    },
+    "primer": {
+        "label_noise": {"*": 0.4},  # exercise 3: fraction of training labels replaced by a wrong class
+        "noise_runs": {"*": 1},  # runs of the noisy training
+    },
+    "pruning": {"prune_runs": {"*": 1}},  # runs trained per pruned setting
+    "randomness": {"n_boot": {"*": 1000}},  # bootstrap replicates of the mean between-run correlation
+    "representation": {
+        "contrast_values": {"*": 3},  # CBTL values shown in the first figure
+        "contrast_k": {"*": 4},  # samples with the fewest / most events shown for each value
+        "positions": {"*": 10},  # thumbnails placed in the planes
+        "ray_step_deg": {"*": 18.0},  # angular sectors of the difficulty-balanced subsets (paper §4.2)
+        "min_group": {"*": 5},  # samples a CBTL value needs for its mean events to count in the peak
+    },
+    "robustness": {
+        "n_boot": {"*": 1000},  # bootstrap resamples of the correlations' intervals
+        "fig11_tolerance": {"*": 0.1},  # a Fig. 11 number is reproduced within the paper's value +- this
+    },
+    # scikit-learn models fitted on a stratified share of the training images (None: all, at most 10,000)
+    "shallow_deep": {
+        "shallow_models": {"*": None},  # names of algorithms.SKLEARN_NAMES (None: the chapter's three)
+        "sklearn_train_size": {"default": 2000, "*": None},
+    },
+    "testing": {
+        "subset_seeds": {"*": 20},  # draws of every subset, for the mean and band
+        "table3_size": {"*": 400},  # samples of the Table 3 subsets (the paper's 400)
+        "sklearn_train_size": {"default": 2000, "*": None},
+    },
 }
 
 
-def chapter_sizes(profile: str, chapter: str) -> dict:
-    """The profile's values of ``chapter``'s profile-dependent parameters (:data:`CHAPTER_SIZES`)."""
+def chapter_parameters(profile: str, chapter: str) -> dict:
+    """The profile's value of each of ``chapter``'s parameters (:data:`CHAPTER_PARAMETERS`)."""
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")
     return {name: by_profile.get(profile, by_profile["*"])
-            for name, by_profile in CHAPTER_SIZES.get(chapter, {}).items()}
+            for name, by_profile in CHAPTER_PARAMETERS.get(chapter, {}).items()}
+
+
+def check_like(name: str, value, examples) -> None:
+    """ValueError unless ``value`` has the type of the first non-None value of ``examples`` (any if none)."""
+    example = next((e for e in examples if e is not None), None)
+    if example is None or value is None:
+        return
+    if isinstance(example, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(example, int):
+        ok = is_int(value)
+    elif isinstance(example, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif isinstance(example, tuple):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, type(example))
+    if not ok:
+        raise ValueError(f"{name}={value!r} must be a {type(example).__name__} like {example!r}")
+
+
+def chapter_settings(chapter: str, profile: str = "default", overrides: dict | None = None
+                     ) -> tuple[Settings, SimpleNamespace]:
+    """The settings and the chapter parameters of ``chapter`` at ``profile``, with ``overrides`` applied.
+
+    ``overrides`` maps names of :class:`Settings` fields or of the chapter's parameters
+    (:data:`CHAPTER_PARAMETERS`) to values; a None value keeps the profile's. Lists stand for tuples
+    (papermill passes tuples as lists). ValueError on an unknown name or a value of the wrong type.
+
+        s, p = chapter_settings("memorization", "smoke", {"sync_runs": 2, "probe_sizes": [100]})
+        s.sync_runs, p.probe_sizes          # 2, (100,)
+    """
+    overrides = dict(overrides or {})
+    params = chapter_parameters(profile, chapter)
+    names = {f.name for f in fields(Settings)} - {"profile"}
+    unknown = set(overrides) - names - set(params)
+    if unknown:
+        raise ValueError(f"unknown parameters {sorted(unknown)} of chapter {chapter!r}; allowed: "
+                         f"{', '.join(sorted(names | set(params)))}")
+    for name in set(overrides) & set(params):
+        value = overrides.pop(name)
+        if value is not None:
+            check_like(name, value, CHAPTER_PARAMETERS[chapter][name].values())
+            params[name] = tuple(value) if isinstance(value, list) else value
+    return settings(profile, **overrides), SimpleNamespace(**params)
 
 
 def settings(profile: str = "default", **overrides) -> Settings:

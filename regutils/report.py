@@ -131,3 +131,9 @@ def scorecard_markdown(card: pd.DataFrame) -> str:
     card = card.apply(lambda col: col.str.replace("|", "\\|", regex=False))  # a pipe would split a cell
     card["chapter"] = [f"{{doc}}`{c} </book/{c}>`" for c in card["chapter"]]
     return card.to_markdown(index=False) + "\n"
+
+
+def describe_runs(s, runs) -> str:
+    """One line for a chapter's opening: the settings ``s`` and the final test accuracy of each of ``runs``."""
+    acc = np.asarray(runs.history["test_acc"])[:, -1]
+    return f"{s.describe()}; final test accuracy per run {np.round(acc, 4).tolist()}, mean {acc.mean():.4f}"

@@ -43,3 +43,16 @@ def test_aliases_and_outside_imports_are_not_private_imports(tmp_path, source):
     (tmp_path / "x.py").write_text("y = 1\n")
     assert layout.private_imports(tmp_path) == []
     ast.parse(source)
+
+
+def test_subpackage_imports_resolve_to_dotted_names(tmp_path):
+    # sub.m imports the top-level a (two dots) and its sibling sub.n (one dot); sub.n imports a's private name
+    (tmp_path / "__init__.py").write_text('"""toy: a, sub"""\n')
+    (tmp_path / "a.py").write_text("_hidden = 1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "__init__.py").write_text('"""sub: m"""\n')
+    (tmp_path / "sub" / "m.py").write_text("from .. import a\nfrom . import n\n")
+    (tmp_path / "sub" / "n.py").write_text("from ..a import _hidden\n")
+    assert layout.import_graph(tmp_path) == {"a": set(), "sub.m": {"a", "sub.n"}, "sub.n": {"a"}}
+    assert layout.private_imports(tmp_path) == [("sub.n", "a", "_hidden")]
+    assert layout.unlisted_modules(tmp_path) == ["sub.n"]
