@@ -34,6 +34,7 @@ import pandas as pd
 from . import report
 from .bundle import hardware
 from .profiles import CHAPTER_PARAMETERS, PROFILES, Settings, check_like, settings
+from .validation import Int, check
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -318,8 +319,7 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
 
     ``jobs`` > 1: that many chapters at once, each in a single-threaded kernel (:func:`execute_all`).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs={jobs!r} must be a positive integer")
+    check("jobs", jobs, Int(1))
     names = chapters(root)
     unknown = set(only or []) - set(names)
     if unknown:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, file_md5
+
 PER_BATCH = 1017  # images taken from the start of each batch
 BATCH_ROWS = 10000  # images in each CIFAR-10 batch
 IMAGE_SHAPE = (3, 32, 32)  # a batch row is a CHW image, row-major

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from . import measures, models
-from .data import DATASETS, SUBSET_MD5, DataConfig
 from .cache import Cache, default_cache_dir
+from .data import DATASETS, SUBSET_MD5, DataConfig
 from .loop import OPTIMIZERS, SCHEDULES, RunConfig, resolve_device, run_key
 from .trace import TraceError, load
 from .train import get_runs, seeds_of
+from .validation import Int, check
 
 MAX_WORKERS = 256
 
@@ -102,8 +103,7 @@ def _check_output(output: str | None) -> None:
 
 
 def cmd_train(a) -> int:
-    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
-        raise ValueError(f"workers={a.workers} must be an integer in 1..{MAX_WORKERS}")
+    check("workers", a.workers, Int(1, MAX_WORKERS, none=True))
     if a.scheduler is not None and a.workers is not None:
         raise ValueError("--scheduler and --workers exclude each other: --workers starts a local cluster")
     config = _config(a)

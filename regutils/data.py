@@ -47,10 +47,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .validation import Bool, Int, OneOf, Real, check_fields
 
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-subset", "npz")
 CIFAR_STATS = {  # per-channel mean and std of the training images
@@ -82,22 +85,24 @@ class DataConfig:
     data_seed: int = 0  # draws noise and subsets
     train_keep: tuple[int, ...] | None = None  # positions of the training samples kept (pruning); None keeps all
 
+    CONSTRAINTS: ClassVar[dict] = {
+        "dataset": OneOf(DATASETS),
+        "download": Bool(),
+        "augment": Bool(none=True),  # None: on for CIFAR-style colour data, off for digits
+        "label_noise": Real(0, 1),
+        "random_inputs": Bool(),
+        "train_size": Int(1, none=True, strict=True),
+        "test_size": Int(1, none=True, strict=True),
+        "data_seed": Int(0, MAX_SEED, strict=True),
+    }
+
     def validate(self) -> "DataConfig":
-        if self.dataset not in DATASETS:
-            raise DataError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
+        check_fields(self, self.CONSTRAINTS, DataError)
         if self.dataset == "npz" and not self.path:
             raise DataError("dataset='npz' needs path= the .npz file")
         if self.dataset in PATHLESS and self.path is not None:
             raise DataError(f"path={self.path!r} is not used by dataset={self.dataset!r}, which ships with the project "
                             "and takes no path; drop it (for another file use dataset='npz')")
-        if not 0.0 <= self.label_noise <= 1.0:
-            raise DataError(f"label_noise={self.label_noise} must lie in [0, 1]")
-        for name in ("train_size", "test_size"):
-            size = getattr(self, name)
-            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
-                raise DataError(f"{name}={size} must be a positive integer or None")
-        if isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int) or not 0 <= self.data_seed <= MAX_SEED:
-            raise DataError(f"data_seed={self.data_seed!r} must be an integer in 0..{MAX_SEED}")
         if self.train_keep is not None and len(self.train_keep) == 0:
             raise DataError("train_keep is empty: pruning must keep at least one training sample")
         return self

@@ -30,17 +30,15 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from . import measures, sampling
-
+from .validation import Int, Real, check
 
 EARLY_SHARE = 0.1  # default early stage: the first tenth of training
 
 
 def early_window(epochs: int, share: float = EARLY_SHARE) -> int:
     """The default early stage: the first ``ceil(share * epochs)`` epochs, at least 1."""
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs <= 0:
-        raise ValueError(f"epochs={epochs!r} must be a positive integer")
-    if not 0 < share <= 1:
-        raise ValueError(f"share={share} must lie in (0, 1]")
+    check("epochs", epochs, Int(1))
+    check("share", share, Real(0, 1, low_open=True))
     return max(1, int(np.ceil(share * epochs)))
 
 

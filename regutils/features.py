@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import models
+from .validation import Int, check
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,8 +47,7 @@ def penultimate_features(model: torch.nn.Module, x, batch_size: int = 1000) -> n
     x: a tensor (or array) of network inputs, normalized as for training; it is moved to the
     model's device batch by batch. The model is left in eval mode.
     """
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    check("batch_size", batch_size, Int(1))
     x = torch.as_tensor(x)
     device = next(model.parameters()).device
     layer = models.classifier_layer(model)

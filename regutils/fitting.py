@@ -23,6 +23,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from .validation import Int, check
+
 
 def epochs_to_fit(train_acc, threshold: float = 1.0) -> np.ndarray:
     """First epoch (1-based) at which the training accuracy reaches ``threshold``, int64 ``(...)``.
@@ -65,8 +67,7 @@ def drop_after_peak(acc) -> np.ndarray:
 
 
 def _check_times(times, epochs: int, name: str) -> np.ndarray:
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be a positive integer")
+    check("epochs", epochs, Int(1))
     times = np.asarray(times)
     if times.ndim != 1 or times.size < 2 or not np.issubdtype(times.dtype, np.integer):
         raise ValueError(f"{name} must be an integer array of shape (S,) with S >= 2 sizes, got {times!r}")

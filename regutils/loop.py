@@ -16,6 +16,7 @@ import functools
 import os
 import platform
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -24,8 +25,7 @@ import torch.nn.functional as F
 from . import models
 from .data import Data, DataConfig, load
 from .trace import Trace, cache_key, config_dict
-from .validation import is_int
-
+from .validation import Bool, Int, OneOf, Real, check_fields
 
 OPTIMIZERS = ("sgd", "adagrad", "adamax", "adam")
 SCHEDULES = ("multistep", "cosine", "constant", "onecycle")
@@ -57,32 +57,24 @@ class RunConfig:
     dropout: float = 0.0
     adversarial_eps: float = 0.0
 
+    CONSTRAINTS: ClassVar[dict] = {
+        "arch": OneOf(models.names),
+        "epochs": Int(1, MAX_EPOCHS, strict=True),
+        "batch_size": Int(1, MAX_BATCH_SIZE, strict=True),
+        "optimizer": OneOf(OPTIMIZERS),
+        "lr": Real(0, MAX_LR, low_open=True, none=True),  # None: the optimizer's default
+        "momentum": Real(0, 1, high_open=True),
+        "nesterov": Bool(),
+        "weight_decay": Real(0, MAX_WEIGHT_DECAY),
+        "schedule": OneOf(SCHEDULES),
+        "seed": Int(0, MAX_SEED, strict=True),
+        "dropout": Real(0, 1, high_open=True),
+        "adversarial_eps": Real(0),
+    }
+
     def validate(self) -> "RunConfig":
         self.data.validate()
-        if self.arch not in models.names():
-            raise ValueError(f"arch={self.arch!r} is unknown; allowed: {', '.join(models.names())}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r} is unknown; allowed: {', '.join(SCHEDULES)}")
-        for name, top in (("epochs", MAX_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
-            value = getattr(self, name)
-            if not is_int(value) or not 0 < value <= top:
-                raise ValueError(f"{name}={value!r} must be a positive integer, at most {top:,}")
-        if not is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed={self.seed!r} must be an integer in 0..{MAX_SEED}")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and 0 < self.lr <= MAX_LR):
-            raise ValueError(f"lr={self.lr} must be a finite number in (0, {MAX_LR:g}] "
-                             "(or None for the optimizer's default)")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum={self.momentum} must lie in [0, 1)")
-        if not 0 <= self.weight_decay <= MAX_WEIGHT_DECAY:  # NaN and inf fail too
-            raise ValueError(f"weight_decay={self.weight_decay} must be a finite number in [0, {MAX_WEIGHT_DECAY:g}]")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout={self.dropout} must lie in [0, 1)")
-        if not 0 <= self.adversarial_eps < float("inf"):
-            raise ValueError(f"adversarial_eps={self.adversarial_eps} must be non-negative and finite")
-        return self
+        return check_fields(self, self.CONSTRAINTS)
 
     @property
     def learning_rate(self) -> float:

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from . import density
+from .validation import Int, check
 
 NEVER_LEARNED_CONVENTIONS = ("zero", "max")
 
@@ -210,8 +211,7 @@ def events_peak(measure, events, min_group=5):
     if measure.ndim != 1 or measure.shape != events.shape or measure.size == 0:
         raise ValueError(f"measure and events must be 1-D of one non-zero length, "
                          f"got shapes {measure.shape} and {events.shape}")
-    if isinstance(min_group, bool) or int(min_group) != min_group or min_group < 1:
-        raise ValueError(f"min_group must be a positive integer, got {min_group!r}")
+    check("min_group", min_group, Int(1))
     values, group, counts = np.unique(measure, return_inverse=True, return_counts=True)
     mean = np.bincount(group.ravel(), weights=events) / counts
     big = counts >= min_group

@@ -57,11 +57,12 @@ they work with ``channels_last`` and under ``torch.autocast``.
 """
 
 import functools
-import numbers
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .validation import Int, check
 
 
 def _init_resnet(module):
@@ -543,16 +544,11 @@ def _lookup(name):
     return _REGISTRY[name]
 
 
-def _check_positive_int(value, param):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{param} must be a positive integer, got {value!r}")
-
-
 def build(name, in_channels, num_classes):
     """A freshly initialised model ``name`` for ``in_channels`` input channels and ``num_classes`` outputs."""
     factory, _ = _lookup(name)
-    _check_positive_int(in_channels, "in_channels")
-    _check_positive_int(num_classes, "num_classes")
+    check("in_channels", in_channels, Int(1))
+    check("num_classes", num_classes, Int(1))
     return factory(int(in_channels), int(num_classes))
 
 

@@ -17,6 +17,8 @@ and returns int64 indices into the N samples::
 """
 import numpy as np
 
+from .validation import Int, Real, check
+
 
 def _as_scores(**arrays):
     arrays = {name: np.asarray(a, dtype=np.float64) for name, a in arrays.items()}
@@ -49,10 +51,8 @@ def pick_same_measure_contrast(measure, events, values, k=1, tol=0.5, seed=0):
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if values.ndim != 1:
         raise ValueError(f"values must be a scalar or 1-D, got shape {values.shape}")
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    check("k", k, Int(1))
+    check("tol", tol, Real(0))
     k = int(k)
     order = _order(events, seed)  # all samples, fewest events first
     fewest = np.empty((values.size, k), dtype=np.int64)
@@ -77,8 +77,7 @@ def widest_contrast_values(measure, events, n, tol=0.5, min_count=2, min_gap=1):
     chosen values sorted ascending, float64 (fewer than n when fewer qualify).
     """
     measure, events = _as_scores(measure=measure, events=events)
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check("n", n, Int(1))
     if measure.size == 0:
         return np.empty(0)
     grid = np.arange(np.ceil(measure.min() - tol), np.floor(measure.max() + tol) + 1)
@@ -106,8 +105,7 @@ def spread_over_plane(x, y, k, start=None):
     or fewer when the plane has fewer than k distinct points.
     """
     x, y = _as_scores(x=x, y=y)
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check("k", k, Int(1))
     if x.size == 0:
         raise ValueError("x and y must hold at least one point")
     points = np.column_stack([x, y])

@@ -25,6 +25,8 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
+from .validation import Int, check
+
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442",
              "#0072B2", "#D55E00", "#CC79A7", "#000000")
 COLORS = {"train": "#0072B2", "test": "#D55E00"}
@@ -211,9 +213,8 @@ def image_grid(ax_or_fig, images, titles=None, ncols=8, pad=2):
     """
     images = _as_unit_images(images)
     k = images.shape[0]
-    if int(ncols) < 1 or int(pad) < 0:
-        raise ValueError("ncols must be positive and pad non-negative, "
-                         f"got ncols={ncols}, pad={pad}")
+    check("ncols", ncols, Int(1))
+    check("pad", pad, Int(0))
     ncols, pad = min(int(ncols), k), int(pad)
     if titles is not None and len(titles) != k:
         raise ValueError(f"titles has {len(titles)} entries for {k} images")
@@ -331,8 +332,7 @@ def frame_by_class(images, labels, target_label, width=2):
     labels = np.asarray(labels)
     if labels.shape != images.shape[:1]:
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
-    if int(width) < 1:
-        raise ValueError(f"width must be a positive integer, got {width}")
+    check("width", width, Int(1))
     width = int(width)
     rgb = np.repeat(images[..., None], 3, axis=-1) if images.ndim == 3 else images[..., :3]
     colors = np.where((labels == target_label)[:, None], SAME_CLASS_FRAME, OTHER_CLASS_FRAME)  # (K, 3)

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from sklearn.svm import SVC
 
+from .validation import Int, check
+
 MODES = ("replace", "add")
 
 
@@ -121,8 +123,7 @@ def sync_svm_experiment(train_features, train_labels, test_features, test_labels
     if synced.shape != (test_indices.size, len(train_labels)):
         raise ValueError(f"synced must have shape (len(test_indices), N) = "
                          f"{(test_indices.size, len(train_labels))}, got {synced.shape}")
-    if int(repeats) < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats}")
+    check("repeats", repeats, Int(1))
     rng = np.random.default_rng(seed)
     columns = ["with_synced", "without_synced"] + ([] if control_pool is None else ["control"])
     correct = {name: np.zeros(test_indices.size) for name in columns}
@@ -218,8 +219,7 @@ def binary_probe(train_features, train_labels, test_features, test_labels, synce
         train_features, train_labels, test_features, test_labels)
     if not 0 <= int(j) < len(test_labels):
         raise ValueError(f"j must index one of the {len(test_labels)} test samples, got {j}")
-    if int(repeats) < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats}")
+    check("repeats", repeats, Int(1))
     rng = np.random.default_rng(seed)
     target = train_labels == test_labels[j]  # binary targets: is the training sample of class c
     correct = {"with_synced": 0, "without_synced": 0, "control": 0}

@@ -33,11 +33,14 @@ import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from types import SimpleNamespace
+from typing import ClassVar
 
-from . import models
-from .data import DATASETS, DataConfig
-from .loop import DEFAULT_LR, OPTIMIZERS, SCHEDULES, RunConfig
-from .validation import is_int
+from .data import DataConfig
+from .loop import DEFAULT_LR, MAX_LR, MAX_RUNS, OPTIMIZERS, RunConfig
+from .validation import Each, Int, Real, check, check_fields, is_int
+
+RUN_FIELDS = ("arch", "epochs", "batch_size", "optimizer", "lr", "weight_decay", "nesterov", "schedule", "seed")
+DATA_FIELDS = ("dataset", "download", "train_size", "test_size")
 
 
 @dataclass(frozen=True)
@@ -74,36 +77,30 @@ class Settings:
     # ResNet-20 and MobileNet v1); None: the first three of `archs`
     learn_archs: tuple[str, ...] | None = None
 
+    # the run and data fields take their constraints from RunConfig and DataConfig: declared once
+    CONSTRAINTS: ClassVar[dict] = {
+        **{name: RunConfig.CONSTRAINTS[name] for name in RUN_FIELDS},
+        **{name: DataConfig.CONSTRAINTS[name] for name in DATA_FIELDS},
+        "runs": Int(1, MAX_RUNS, strict=True),
+        "robustness_runs": Int(1, MAX_RUNS, strict=True),
+        "sync_runs": Int(1, MAX_RUNS, strict=True),
+        "archs": Each(RunConfig.CONSTRAINTS["arch"]),
+        "testing_archs": Each(RunConfig.CONSTRAINTS["arch"]),
+        "learn_archs": Each(RunConfig.CONSTRAINTS["arch"], none=True),
+        "optimizers": Each(RunConfig.CONSTRAINTS["optimizer"]),
+        "prune_fractions": Each(Real(0, 1, high_open=True)),
+        "prune_radii": Each(Real(0, low_open=True)),
+        "subset_n": Each(Int(1, strict=True)),
+    }
+
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset={self.dataset!r} is unknown; allowed: {', '.join(DATASETS)}")
-        known = models.names()
-        for a in (self.arch, *self.archs, *self.testing_archs, *(self.learn_archs or ())):
-            if a not in known:
-                raise ValueError(f"arch={a!r} is unknown; allowed: {', '.join(known)}")
-        for o in (self.optimizer, *self.optimizers):
-            if o not in OPTIMIZERS:
-                raise ValueError(f"optimizer={o!r} is unknown; allowed: {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r} is unknown; allowed: {', '.join(SCHEDULES)}")
+        check_fields(self, self.CONSTRAINTS)
         if not isinstance(self.optimizer_lrs, dict):
             raise ValueError(f"optimizer_lrs={self.optimizer_lrs!r} must be a dict {{optimizer: learning rate}}")
         object.__setattr__(self, "optimizer_lrs", dict(self.optimizer_lrs))  # its own copy: settings stay fixed
-        for o, rate in self.optimizer_lrs.items():
-            if o not in OPTIMIZERS:
-                raise ValueError(f"optimizer_lrs names optimizer {o!r}, unknown; allowed: {', '.join(OPTIMIZERS)}")
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-                raise ValueError(f"optimizer_lrs[{o!r}]={rate!r} must be a positive number")
-        for name in ("epochs", "runs", "batch_size", "robustness_runs", "sync_runs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if any(not 0 <= f < 1 for f in self.prune_fractions):
-            raise ValueError(f"prune_fractions={self.prune_fractions} must lie in [0, 1)")
-        if any(not r > 0 for r in self.prune_radii):
-            raise ValueError(f"prune_radii={self.prune_radii} must be positive")
-        if any(isinstance(n, bool) or not isinstance(n, int) or n <= 0 for n in self.subset_n):
-            raise ValueError(f"subset_n={self.subset_n} must be positive integers")
+        for optimizer, rate in self.optimizer_lrs.items():
+            check("optimizer_lrs key", optimizer, RunConfig.CONSTRAINTS["optimizer"])
+            check(f"optimizer_lrs[{optimizer!r}]", rate, Real(0, MAX_LR, low_open=True))
         if self.dataset == "npz" and not self.data_path:
             raise ValueError("dataset='npz' needs data_path= the .npz file")
         if self.dataset == "cifar10-subset" and self.data_path:

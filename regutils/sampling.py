@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .validation import Int, check
+
 PRUNING_STRATEGIES = ("density", "cbtl", "forgetting", "random")
 
 # Bin labels of angular_bins: the two half-axes of zero events, then sectors.
@@ -204,9 +206,8 @@ def equal_share_subset(bins, size, n_bins, seed=0):
     bins = np.asarray(bins)
     if bins.ndim != 1:
         raise ValueError(f"bins must be 1-D (N,), got shape {bins.shape}")
-    for value, name in ((size, "size"), (n_bins, "n_bins")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check("size", size, Int(1))
+    check("n_bins", n_bins, Int(1))
     if size % n_bins:
         raise ValueError(f"size={size} must be a multiple of n_bins={n_bins}")
     if bins.size and bins.max() >= n_bins:

@@ -40,13 +40,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .validation import Int, Real, check
+
 
 def _check_inputs(x: torch.Tensor, batch_size: int) -> None:
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         raise ValueError(f"x must be a tensor of shape (N, ...), got {type(x).__name__} "
                          f"of shape {getattr(x, 'shape', None)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    check("batch_size", batch_size, Int(1))
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
@@ -129,12 +130,10 @@ def class_sensitivity(model: torch.nn.Module, x: torch.Tensor, y, num_classes: i
     """
     _check_inputs(x, batch_size)
     y = _check_labels(x, y)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes <= 0:
-        raise ValueError(f"num_classes={num_classes!r} must be a positive integer")
+    check("num_classes", num_classes, Int(1))
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         raise ValueError(f"y holds labels outside 0..{num_classes - 1} (num_classes={num_classes})")
-    if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int) or per_class <= 0):
-        raise ValueError(f"per_class={per_class!r} must be a positive integer or None (all samples)")
+    check("per_class", per_class, Int(1, none=True))  # None: all samples
     model.eval()
     dev = _device_of(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -189,13 +188,10 @@ def critical_samples(model: torch.nn.Module, x: torch.Tensor, r: float, steps: i
     projection onto the ball; the prediction is checked after every step.
     """
     _check_inputs(x, batch_size)
-    if not r > 0:
-        raise ValueError(f"r={r} must be positive")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"steps={steps!r} must be a positive integer")
+    check("r", r, Real(0, low_open=True))
+    check("steps", steps, Int(1))
     step_size = 2.5 * r / steps if step_size is None else step_size
-    if not step_size > 0:
-        raise ValueError(f"step_size={step_size} must be positive")
+    check("step_size", step_size, Real(0, low_open=True))
     model.eval()
     dev = _device_of(model)
     out = np.empty(len(x), bool)
@@ -225,8 +221,7 @@ def critical_sample_ratio(model: torch.nn.Module, x: torch.Tensor, r: float, ste
     choice for every model given the same ``x`` and ``seed``); None: all of them.
     """
     if samples is not None:
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples <= 0:
-            raise ValueError(f"samples={samples!r} must be a positive integer or None (all samples)")
+        check("samples", samples, Int(1))
         if samples < len(x):
             chosen = np.sort(np.random.default_rng(seed).choice(len(x), samples, replace=False))
             x = x[torch.as_tensor(chosen)]

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import density, measures, stats
+from .validation import Int, check
 
 # The targets of the default recipe (issue "Real images by default"): statistic -> smallest acceptable value.
 TARGETS = {"density_train": 0.86, "density_test": 0.86, "split_half_cbtl": 0.95, "split_half_events": 0.85,
@@ -65,8 +66,7 @@ def half_splits(runs: int, per_half: int, n_splits: int = 20, seed: int = 0) -> 
     """``(n_splits, 2, per_half)`` run indices: seeded random pairs of disjoint halves of ``per_half`` runs."""
     if not isinstance(runs, int) or not isinstance(per_half, int) or not 1 <= per_half <= runs // 2:
         raise ValueError(f"per_half={per_half!r} must be an integer in 1..runs // 2 = {runs // 2}")
-    if not isinstance(n_splits, int) or n_splits < 1:
-        raise ValueError(f"n_splits={n_splits!r} must be a positive integer")
+    check("n_splits", n_splits, Int(1))
     rng = np.random.default_rng(seed)
     orders = np.stack([rng.permutation(runs)[:2 * per_half] for _ in range(n_splits)])
     return orders.reshape(n_splits, 2, per_half)

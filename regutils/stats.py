@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from .validation import Int, Real, check
+
 # resampled values held in memory at once: bounds the bootstrap to ~64 MB per array
 _BOOT_ELEMENTS = 8_000_000
 
@@ -75,22 +77,21 @@ def _ranks_in_resamples(codes, n_unique):
     return np.take_along_axis(average_rank, codes, axis=1)
 
 
-def _bootstrap(x, y, rank, n_boot, ci, seed):
+def _check_interval(n_boot, ci) -> int:
+    check("ci", ci, Real(0, 1, low_open=True, high_open=True))
+    return int(check("n_boot", n_boot, Int(0)))
+
+
+def _percentile_interval(replicates, n_boot: int, elements: int, ci: float, seed: int) -> tuple[float, float]:
+    """Percentile interval of a bootstrap statistic: ``replicates(rng, size)`` gives ``size`` replicates.
+
+    Replicates are drawn in chunks of at most ``_BOOT_ELEMENTS // elements`` (``elements``: the
+    array size one replicate needs), so memory stays bounded for large n. Non-finite replicates
+    (a constant resample: tiny n, heavy ties) are dropped; none left gives (nan, nan).
+    """
     rng = np.random.default_rng(seed)
-    if rank:
-        x_unique, x_codes = np.unique(x, return_inverse=True)
-        y_unique, y_codes = np.unique(y, return_inverse=True)
-    rows = max(1, _BOOT_ELEMENTS // x.size)
-    boot = np.empty(n_boot)
-    for start in range(0, n_boot, rows):  # chunks of replicates bound memory for large n
-        idx = rng.integers(0, x.size, size=(min(rows, n_boot - start), x.size))
-        if rank:
-            xb = _ranks_in_resamples(x_codes[idx], x_unique.size)
-            yb = _ranks_in_resamples(y_codes[idx], y_unique.size)
-        else:
-            xb, yb = x[idx], y[idx]
-        boot[start:start + idx.shape[0]] = rowwise_pearson(xb, yb)
-    # a resample can be constant (tiny n, heavy ties): drop those replicates
+    rows = max(1, _BOOT_ELEMENTS // elements)
+    boot = np.concatenate([replicates(rng, min(rows, n_boot - start)) for start in range(0, n_boot, rows)])
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
         return np.nan, np.nan
@@ -98,12 +99,24 @@ def _bootstrap(x, y, rank, n_boot, ci, seed):
     return float(low), float(high)
 
 
+def _bootstrap(x, y, rank, n_boot, ci, seed):
+    if rank:
+        x_unique, x_codes = np.unique(x, return_inverse=True)
+        y_unique, y_codes = np.unique(y, return_inverse=True)
+
+    def replicates(rng, size):
+        idx = rng.integers(0, x.size, size=(size, x.size))
+        if rank:
+            return rowwise_pearson(_ranks_in_resamples(x_codes[idx], x_unique.size),
+                                   _ranks_in_resamples(y_codes[idx], y_unique.size))
+        return rowwise_pearson(x[idx], y[idx])
+
+    return _percentile_interval(replicates, n_boot, x.size, ci, seed)
+
+
 def _correlate(x, y, rank, n_boot, ci, seed):
     x, y = _check_pair(x, y)
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    if int(n_boot) != n_boot or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    n_boot = _check_interval(n_boot, ci)
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         warnings.warn("constant input: the correlation is undefined, returning nan",
                       RuntimeWarning, stacklevel=3)
@@ -112,7 +125,7 @@ def _correlate(x, y, rank, n_boot, ci, seed):
         r = scipy.stats.spearmanr(x, y).statistic
     else:
         r = scipy.stats.pearsonr(x, y).statistic
-    low, high = (np.nan, np.nan) if n_boot == 0 else _bootstrap(x, y, rank, int(n_boot), ci, seed)
+    low, high = (np.nan, np.nan) if n_boot == 0 else _bootstrap(x, y, rank, n_boot, ci, seed)
     return Corr(float(r), low, high, x.size)
 
 
@@ -252,30 +265,21 @@ def mean_off_diagonal_interval(vectors, method="pearson", n_boot=1000, ci=0.95, 
     """
     vectors = np.asarray(vectors, dtype=np.float64)
     r = mean_off_diagonal(correlation_matrix(vectors, method=method))
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    if int(n_boot) != n_boot or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    n_boot = _check_interval(n_boot, ci)
     k, n = vectors.shape
     if n_boot == 0:
         return Corr(r, np.nan, np.nan, n)
     if method == "spearman":
         coded = [np.unique(row, return_inverse=True) for row in vectors]
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BOOT_ELEMENTS // (k * n))
-    boot = np.empty(int(n_boot))
-    for start in range(0, int(n_boot), rows):  # chunks of replicates bound memory
-        idx = rng.integers(0, n, size=(min(rows, int(n_boot) - start), n))
+
+    def replicates(rng, size):
+        idx = rng.integers(0, n, size=(size, n))  # the same columns for every row
         if method == "spearman":
-            resampled = np.stack([_ranks_in_resamples(codes[idx], unique.size) for unique, codes in coded])
-        else:
-            resampled = vectors[:, idx]
-        boot[start:start + idx.shape[0]] = _rowwise_corr_mean(resampled)
-    boot = boot[np.isfinite(boot)]
-    if boot.size == 0:
-        return Corr(r, np.nan, np.nan, n)
-    low, high = np.percentile(boot, [50 * (1 - ci), 50 * (1 + ci)])
-    return Corr(r, float(low), float(high), n)
+            return _rowwise_corr_mean(np.stack([_ranks_in_resamples(codes[idx], unique.size)
+                                                for unique, codes in coded]))
+        return _rowwise_corr_mean(vectors[:, idx])
+
+    return Corr(r, *_percentile_interval(replicates, n_boot, k * n, ci, seed), n)
 
 
 def _bin_codes(values, edges):
@@ -309,10 +313,7 @@ def histogram_pearson(a, b, bins="auto", n_boot=1000, ci=0.95, seed=0):
     b = np.asarray(b, dtype=np.float64).ravel()
     if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("a and b must be non-empty and finite")
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    if int(n_boot) != n_boot or n_boot < 0:
-        raise ValueError(f"n_boot must be a non-negative integer, got {n_boot}")
+    n_boot = _check_interval(n_boot, ci)
     edges = np.histogram_bin_edges(np.concatenate([a, b]), bins=bins)
     if edges.size < 4:
         raise ValueError(f"need at least 3 bins, got {edges.size - 1}")
@@ -325,19 +326,13 @@ def histogram_pearson(a, b, bins="auto", n_boot=1000, ci=0.95, seed=0):
         return Corr(np.nan, np.nan, np.nan, widths.size)
     if n_boot == 0:
         return Corr(r, np.nan, np.nan, widths.size)
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BOOT_ELEMENTS // max(a.size, b.size))
-    boot = np.empty(int(n_boot))
-    for start in range(0, int(n_boot), rows):
-        size = min(rows, int(n_boot) - start)
+
+    def replicates(rng, size):  # a and b resampled separately
         da = _densities(codes_a[rng.integers(0, a.size, size=(size, a.size))], widths)
         db = _densities(codes_b[rng.integers(0, b.size, size=(size, b.size))], widths)
-        boot[start:start + size] = rowwise_pearson(da, db)
-    boot = boot[np.isfinite(boot)]
-    if boot.size == 0:
-        return Corr(r, np.nan, np.nan, widths.size)
-    low, high = np.percentile(boot, [50 * (1 - ci), 50 * (1 + ci)])
-    return Corr(r, float(low), float(high), widths.size)
+        return rowwise_pearson(da, db)
+
+    return Corr(r, *_percentile_interval(replicates, n_boot, max(a.size, b.size), ci, seed), widths.size)
 
 
 def pairwise_measure_correlations(measures_by_group, method="pearson"):

@@ -60,11 +60,12 @@ from dataclasses import fields, replace
 
 from tqdm import tqdm
 
-from .data import DataConfig
 from .cache import Cache
+from .data import DataConfig
 from .loop import RunConfig, progress_default, run_key
 from .trace import Trace, TraceError
 from .train import get_run
+from .validation import Int, check
 
 _ONE_RUN_PER_PROCESS = threading.Lock()  # torch.manual_seed and the RNG state are process-wide
 SCHEDULER_TIMEOUT = 10.0  # seconds a scheduler has to answer
@@ -146,10 +147,8 @@ def sweep(configs: list[RunConfig], *, client=None, scheduler: str | None = None
     """
     if client is not None and scheduler is not None:
         raise ValueError("pass client= or scheduler=, not both")
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries={retries!r} must be a non-negative integer")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers <= 0:
-        raise ValueError(f"workers={workers!r} must be a positive integer")
+    check("retries", retries, Int(0))
+    check("workers", workers, Int(1))
     if scheduler is not None:
         check_scheduler(scheduler)
     configs = [c.validate() for c in configs]

@@ -39,6 +39,8 @@ Usage:
 import numpy as np
 from scipy.stats import spearmanr
 
+from .validation import Int, check
+
 RULES = ("any", "all")
 
 
@@ -95,8 +97,7 @@ def sync_counts(train_events, test_events, chunk=256, rule="any"):
     if test_events.shape[0] != train_events.shape[0]:
         raise ValueError(f"test_events has {test_events.shape[0]} epochs, "
                          f"train_events has {train_events.shape[0]}")
-    if int(chunk) < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk}")
+    check("chunk", chunk, Int(1))
     chunk = int(chunk)
     train_f32 = train_events.astype(np.float32)
     n_test = test_events.shape[1]
@@ -200,8 +201,7 @@ def _check_by_class(train_events_runs, test_events_runs, train_labels, test_labe
     if test_labels.shape != test_events_runs.shape[2:]:
         raise ValueError(f"test_labels has shape {test_labels.shape}, expected "
                          f"({test_events_runs.shape[2]},)")
-    if int(chunk) < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk}")
+    check("chunk", chunk, Int(1))
     indices = (np.arange(test_labels.size) if test_indices is None
                else np.asarray(test_indices, dtype=np.int64))
     return train_events_runs, test_events_runs, train_labels, test_labels, indices
@@ -298,7 +298,6 @@ def most_runs_with_sync(n_synced_at_least, k=3):
     n_synced_at_least = np.asarray(n_synced_at_least)
     if n_synced_at_least.ndim != 2:
         raise ValueError(f"n_synced_at_least must be (M, R), got shape {n_synced_at_least.shape}")
-    if isinstance(k, bool) or int(k) != k or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check("k", k, Int(1))
     enough = np.count_nonzero(n_synced_at_least > 0, axis=0) >= k  # (R,), non-increasing in m
     return int(np.count_nonzero(enough))

@@ -77,7 +77,7 @@ from .loop import (MAX_RUNS, MAX_SEED, RunConfig, add_dropout, evaluate, fgsm_in
                    load_for, make_optimizer, make_scheduler, minibatches, progress_default, resolve_device, run_key)
 from .stacked import Stack, check_stackable
 from .trace import Trace, TraceError, quarantine, stack
-from .validation import is_int
+from .validation import Int, check, is_int
 
 
 class OneRun:
@@ -307,8 +307,7 @@ def get_traces(configs: list[RunConfig], *, cache: Cache | None = None, device: 
     fails verification is moved aside and the run trained again.
     """
     config = check_stackable(configs)
-    if not is_int(max_stack) or max_stack <= 0:
-        raise ValueError(f"max_stack={max_stack!r} must be a positive integer")
+    check("max_stack", max_stack, Int(1))
     resolve_device(device)
     cache = cache or Cache()
     data = load_for(config.data, config.arch)
@@ -376,8 +375,7 @@ def trained_model(config: RunConfig, *, cache: Cache | None = None, device: str 
 
 def seeds_of(config: RunConfig, runs: int) -> list[RunConfig]:
     """``runs`` copies of ``config`` with seeds seed, seed + 1, ..."""
-    if not is_int(runs) or not 0 < runs <= MAX_RUNS:
-        raise ValueError(f"runs={runs!r} must be a positive integer, at most {MAX_RUNS:,}")
+    check("runs", runs, Int(1, MAX_RUNS, strict=True))
     if is_int(config.seed) and config.seed + runs - 1 > MAX_SEED:
         raise ValueError(f"seed={config.seed} with runs={runs} reaches seed {config.seed + runs - 1}, "
                          f"beyond the largest seed {MAX_SEED}")

@@ -1,7 +1,7 @@
 import pytest
 
 from regutils.data import DataConfig
-from regutils.profiles import PROFILES, Settings, chapter_sizes, settings
+from regutils.profiles import CHAPTER_PARAMETERS, PROFILES, Settings, chapter_parameters, chapter_settings, settings
 from regutils.loop import DEFAULT_LR, PAPER_MILESTONES
 
 
@@ -85,12 +85,41 @@ def test_nesterov_applies_to_sgd_only():
     assert not settings("digits").run_config().nesterov
 
 
-def test_chapter_sizes_fall_back_to_every_profiles_value():
-    assert chapter_sizes("smoke", "easy_hard") == {"keep_fractions": (0.25,)}
-    assert chapter_sizes("paper", "easy_hard") == {"keep_fractions": (0.1, 0.25, 0.5)}
-    assert chapter_sizes("paper", "setup") == {}
+def test_chapter_parameters_fall_back_to_every_profiles_value():
+    assert chapter_parameters("smoke", "easy_hard")["keep_fractions"] == (0.25,)
+    assert chapter_parameters("paper", "easy_hard")["keep_fractions"] == (0.1, 0.25, 0.5)
+    assert chapter_parameters("paper", "easy_hard")["remove_fraction"] == 0.3
+    assert chapter_parameters("paper", "setup") == {}
     with pytest.raises(ValueError, match="profile"):
-        chapter_sizes("nope", "arpit")
+        chapter_parameters("nope", "arpit")
+
+
+def test_every_chapter_parameter_has_a_value_for_every_profile():
+    for chapter, params in CHAPTER_PARAMETERS.items():
+        for name, by_profile in params.items():
+            assert "*" in by_profile, (chapter, name)
+            assert set(by_profile) <= set(PROFILES) | {"*"}, (chapter, name)
+
+
+def test_chapter_settings_split_overrides_between_settings_and_chapter_parameters():
+    s, p = chapter_settings("memorization", "smoke", {"sync_runs": 2, "probe_sizes": [100], "probe_mode": None})
+    assert s.sync_runs == 2 and s.profile == "smoke"
+    assert p.probe_sizes == (100,)  # a list stands for a tuple
+    assert p.probe_mode == "replace"  # None keeps the declared value
+    assert p.table1_repeats == 50
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"csr_steps": 5}, "unknown parameters \\['csr_steps'\\] of chapter 'memorization'"),
+    ({"probe_sizes": 100}, "probe_sizes=100 must be a tuple"),
+    ({"table1_repeats": 2.5}, "table1_repeats=2.5 must be a int"),
+    ({"table1_repeats": True}, "table1_repeats=True must be a int"),
+    ({"probe_mode": 3}, "probe_mode=3 must be a str"),
+    ({"epochs": 0}, "epochs=0 must be a positive integer"),
+])
+def test_chapter_settings_refuse_unknown_names_and_wrong_types(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        chapter_settings("memorization", "smoke", overrides)
 
 
 def test_every_optimizer_gets_its_profile_rate():
@@ -116,8 +145,9 @@ def test_optimizer_rates_reach_run_config():
 
 @pytest.mark.parametrize("rates, message", [
     ({"rmsprop": 0.1}, "rmsprop"),
-    ({"sgd": 0.0}, "positive"),
-    ({"sgd": "fast"}, "positive"),
+    ({"sgd": 0.0}, r"optimizer_lrs\['sgd'\]=0.0 must be a finite number in \(0, 10\]"),
+    ({"sgd": "fast"}, r"optimizer_lrs\['sgd'\]='fast' must be a finite number in \(0, 10\]"),
+    ({"rmsprop": 0.1}, "optimizer_lrs key='rmsprop' must be one of sgd"),
     ([("sgd", 0.1)], "dict"),
 ])
 def test_bad_optimizer_rates_name_the_parameter(rates, message):

@@ -228,7 +228,7 @@ def write_npz(path, x_train=None, y_train=None, x_test=None, y_test=None, drop=(
 
 
 BAD = {
-    "unknown dataset": (lambda p: RunConfig(DataConfig("mnist")), r"dataset='mnist' is unknown"),
+    "unknown dataset": (lambda p: RunConfig(DataConfig("mnist")), r"dataset='mnist' must be one of digits, cifar10"),
     "npz without path": (lambda p: RunConfig(DataConfig("npz")), "needs path="),
     "npz file missing": (lambda p: RunConfig(DataConfig("npz", path=str(p / "absent.npz"))), "does not exist"),
     "npz keys missing": (lambda p: RunConfig(DataConfig("npz", path=write_npz(p / "a.npz", drop=("y_test",)))),
@@ -255,9 +255,9 @@ BAD = {
     "train size too large": (lambda p: RunConfig(DataConfig("digits", train_size=2000)),
                              "train_size=2000 exceeds the 1347"),
     "test size too large": (lambda p: RunConfig(DataConfig("digits", test_size=451)), "test_size=451 exceeds the 450"),
-    "unknown arch": (lambda p: RunConfig(arch="resnet7"), "arch='resnet7' is unknown; allowed: resnet20"),
-    "unknown optimizer": (lambda p: RunConfig(optimizer="rmsprop"), "optimizer='rmsprop' is unknown"),
-    "unknown schedule": (lambda p: RunConfig(schedule="step"), "schedule='step' is unknown"),
+    "unknown arch": (lambda p: RunConfig(arch="resnet7"), "arch='resnet7' must be one of resnet20"),
+    "unknown optimizer": (lambda p: RunConfig(optimizer="rmsprop"), "optimizer='rmsprop' must be one of sgd, adagrad, adamax, adam"),
+    "unknown schedule": (lambda p: RunConfig(schedule="step"), "schedule='step' must be one of multistep"),
     "zero epochs": (lambda p: RunConfig(epochs=0), "epochs=0 must be a positive integer"),
     "negative epochs": (lambda p: RunConfig(epochs=-3), "epochs=-3"),
     "fractional epochs": (lambda p: RunConfig(epochs=2.5), "epochs=2.5"),
@@ -265,10 +265,10 @@ BAD = {
     "negative lr": (lambda p: RunConfig(lr=-0.1), "lr=-0.1"),
     "momentum 1": (lambda p: RunConfig(momentum=1.0), "momentum=1.0"),
     "negative weight decay": (lambda p: RunConfig(weight_decay=-1e-4), "weight_decay=-0.0001"),
-    "dropout 1": (lambda p: RunConfig(dropout=1.0), r"dropout=1.0 must lie in \[0, 1\)"),
+    "dropout 1": (lambda p: RunConfig(dropout=1.0), r"dropout=1.0 must be a finite number in \[0, 1\)"),
     "negative dropout": (lambda p: RunConfig(dropout=-0.1), "dropout=-0.1"),
     "negative adversarial eps": (lambda p: RunConfig(adversarial_eps=-0.1),
-                                 "adversarial_eps=-0.1 must be non-negative"),
+                                 "adversarial_eps=-0.1 must be a non-negative finite number"),
     "nan adversarial eps": (lambda p: RunConfig(adversarial_eps=float("nan")), "adversarial_eps=nan"),
 }
 
