@@ -30,15 +30,14 @@ import numpy as np
 from scipy.spatial.distance import pdist
 
 from . import measures, sampling
-from .validation import Int, Real, check
+from .validation import Int, Real, validate_params
 
 EARLY_SHARE = 0.1  # default early stage: the first tenth of training
 
 
+@validate_params(epochs=Int(1), share=Real(0, 1, low_open=True))
 def early_window(epochs: int, share: float = EARLY_SHARE) -> int:
     """The default early stage: the first ``ceil(share * epochs)`` epochs, at least 1."""
-    check("epochs", epochs, Int(1))
-    check("share", share, Real(0, 1, low_open=True))
     return max(1, int(np.ceil(share * epochs)))
 
 

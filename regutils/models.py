@@ -62,7 +62,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .validation import Int, check
+from .validation import Int, validate_params
 
 
 def _init_resnet(module):
@@ -544,11 +544,10 @@ def _lookup(name):
     return _REGISTRY[name]
 
 
+@validate_params(in_channels=Int(1), num_classes=Int(1))
 def build(name, in_channels, num_classes):
     """A freshly initialised model ``name`` for ``in_channels`` input channels and ``num_classes`` outputs."""
     factory, _ = _lookup(name)
-    check("in_channels", in_channels, Int(1))
-    check("num_classes", num_classes, Int(1))
     return factory(int(in_channels), int(num_classes))
 
 

@@ -17,7 +17,7 @@ and returns int64 indices into the N samples::
 """
 import numpy as np
 
-from .validation import Int, Real, check
+from .validation import Int, Real, validate_params
 
 
 def _as_scores(**arrays):
@@ -36,6 +36,7 @@ def _order(score, seed):
     return perm[np.argsort(score[perm], kind="stable")]
 
 
+@validate_params(k=Int(1), tol=Real(0))
 def pick_same_measure_contrast(measure, events, values, k=1, tol=0.5, seed=0):
     """For each target value, the k samples with the fewest and the k with the most events.
 
@@ -51,8 +52,6 @@ def pick_same_measure_contrast(measure, events, values, k=1, tol=0.5, seed=0):
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if values.ndim != 1:
         raise ValueError(f"values must be a scalar or 1-D, got shape {values.shape}")
-    check("k", k, Int(1))
-    check("tol", tol, Real(0))
     k = int(k)
     order = _order(events, seed)  # all samples, fewest events first
     fewest = np.empty((values.size, k), dtype=np.int64)
@@ -67,6 +66,7 @@ def pick_same_measure_contrast(measure, events, values, k=1, tol=0.5, seed=0):
     return fewest, most
 
 
+@validate_params(n=Int(1))
 def widest_contrast_values(measure, events, n, tol=0.5, min_count=2, min_gap=1):
     """n integer values of `measure` whose candidates (|measure - v| <= tol) differ most in events.
 
@@ -77,7 +77,6 @@ def widest_contrast_values(measure, events, n, tol=0.5, min_count=2, min_gap=1):
     chosen values sorted ascending, float64 (fewer than n when fewer qualify).
     """
     measure, events = _as_scores(measure=measure, events=events)
-    check("n", n, Int(1))
     if measure.size == 0:
         return np.empty(0)
     grid = np.arange(np.ceil(measure.min() - tol), np.floor(measure.max() + tol) + 1)
@@ -94,6 +93,7 @@ def widest_contrast_values(measure, events, n, tol=0.5, min_count=2, min_gap=1):
     return np.sort(np.asarray(chosen, dtype=np.float64))
 
 
+@validate_params(k=Int(1))
 def spread_over_plane(x, y, k, start=None):
     """k samples spread over the (x, y) plane by farthest-point sampling.
 
@@ -105,7 +105,6 @@ def spread_over_plane(x, y, k, start=None):
     or fewer when the plane has fewer than k distinct points.
     """
     x, y = _as_scores(x=x, y=y)
-    check("k", k, Int(1))
     if x.size == 0:
         raise ValueError("x and y must hold at least one point")
     points = np.column_stack([x, y])

@@ -59,7 +59,7 @@ def test_contrast_properties(pairs, k, seed):
 
 
 def test_contrast_bad_inputs():
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="k=0 must be a positive integer"):
         picks.pick_same_measure_contrast([1, 1], [0, 1], 1, k=0)
     with pytest.raises(ValueError, match="tol"):
         picks.pick_same_measure_contrast([1, 1], [0, 1], 1, tol=-1)

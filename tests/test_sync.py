@@ -101,7 +101,7 @@ def test_most_runs_with_sync():
     assert most_runs_with_sync(counts, k=2) == 2
     assert most_runs_with_sync(counts, k=3) == 1
     assert most_runs_with_sync(np.zeros((2, 3), int), k=1) == 0
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="k=0 must be a positive integer"):
         most_runs_with_sync(counts, k=0)
 
 

@@ -214,3 +214,56 @@ def test_good_npz_still_loads(tmp_path):
 def test_book_jobs_must_be_a_positive_integer(jobs):
     with pytest.raises(ValueError, match="jobs"):
         book.build("smoke", only=["setup"], jobs=jobs)
+
+
+# --- the declared constraints of regutils.validation
+
+from regutils.validation import Bool, Each, Int, OneOf, Real, check, check_fields, validate_params  # noqa: E402
+
+
+@pytest.mark.parametrize(("constraint", "good", "bad", "text"), [
+    (Int(1), [1, 7, np.int64(3)], [0, -1, 1.0, True, "2", None], "a positive integer"),
+    (Int(0, 10, strict=True), [0, 10], [11, -1, np.int64(3)], "a non-negative integer, at most 10"),
+    (Int(1, none=True), [None, 2], [0, False], "a positive integer or None"),
+    (Real(0, 1), [0, 0.5, 1, 1.0], [-0.1, 1.01, float("nan"), float("inf"), True, "0.5"], "a finite number in [0, 1]"),
+    (Real(0, 1, low_open=True, high_open=True), [0.5], [0, 1], "a finite number in (0, 1)"),
+    (Real(0, low_open=True), [1e-9, 1e9], [0, -1, float("inf")], "a positive number"),
+    (Real(0), [0, 3.5], [-1e-9], "a non-negative finite number"),
+    (OneOf(("a", "b")), ["a", "b"], ["c", 1, None], "one of a, b"),
+    (OneOf(lambda: ("x",)), ["x"], ["a"], "one of x"),
+    (Bool(), [True, False], [0, 1, None, "yes"], "True or False"),
+    (Each(Int(1)), [(1, 2), [3]], [(), (0,), 1, "12"], "a non-empty list, each a positive integer"),
+])
+def test_constraints_accept_what_they_name_and_refuse_the_rest(constraint, good, bad, text):
+    assert str(constraint) == text
+    for value in good:
+        assert constraint.ok(value), value
+        assert check("v", value, constraint) is value
+    for value in bad:
+        assert not constraint.ok(value), value
+        with pytest.raises(ValueError, match=f"v={value!r} must be ".replace("(", r"\(").replace(")", r"\)")
+                           .replace("[", r"\[").replace("]", r"\]")):
+            check("v", value, constraint)
+
+
+def test_check_fields_raises_the_given_error_on_the_first_bad_field():
+    config = DataConfig("digits", label_noise=2.0)
+    with pytest.raises(DataError, match=r"label_noise=2.0 must be a finite number in \[0, 1\]"):
+        check_fields(config, DataConfig.CONSTRAINTS, DataError)
+
+
+def test_validate_params_checks_arguments_and_defaults_before_the_body():
+    calls = []
+
+    @validate_params(k=Int(1), radius=Real(0, low_open=True))
+    def pick(x, k=3, radius=0.0):
+        calls.append((x, k, radius))
+
+    with pytest.raises(ValueError, match="radius=0.0 must be a positive number"):
+        pick("x")  # the default itself is checked
+    with pytest.raises(ValueError, match="k=0 must be a positive integer"):
+        pick("x", 0, radius=1.0)
+    pick("x", k=2, radius=1.0)
+    assert calls == [("x", 2, 1.0)]
+    with pytest.raises(TypeError, match="has no parameters"):
+        validate_params(nope=Int())(lambda x: x)
