@@ -73,11 +73,39 @@ def test_every_figure_cell_has_a_caption_and_a_unique_name():
     for name in chapters(ROOT):
         nb = jupytext.read(ROOT / "notebooks" / f"{name}.md")
         for i, cell in enumerate(nb.cells):
-            if cell.cell_type == "code" and re.search(r"plt\.(subplots|figure)\(", cell.source):
+            # a figure is drawn in the cell itself or by a chapter module's plot_* function
+            if cell.cell_type == "code" and re.search(r"plt\.(subplots|figure)\(|\bplot_\w+\(", cell.source):
                 figure = cell.metadata.get("mystnb", {}).get("figure", {})
                 assert figure.get("caption", "").strip() and figure.get("name"), f"{name}, cell {i}: no caption"
                 names.append(figure["name"])
     assert len(names) == len(set(names)) and len(names) >= len(chapters(ROOT))
+
+
+def code_share(name: str) -> float:
+    """Characters of code cells over all cell characters of chapter ``name`` (jupytext sources)."""
+    import jupytext
+
+    nb = jupytext.read(ROOT / "notebooks" / f"{name}.md")
+    code = sum(len(c.source) for c in nb.cells if c.cell_type == "code")
+    return code / sum(len(c.source) for c in nb.cells)
+
+
+def test_chapters_read_like_lectures_at_most_40_percent_code():
+    shares = {name: round(code_share(name), 2) for name in chapters(ROOT)}
+    assert all(share <= 0.40 for share in shares.values()), shares
+
+
+def test_no_code_cell_of_several_lines_is_repeated_in_another_chapter():
+    import jupytext
+
+    where = {}
+    for name in chapters(ROOT):
+        for cell in jupytext.read(ROOT / "notebooks" / f"{name}.md").cells:
+            source = cell.source.strip()
+            if cell.cell_type == "code" and source.count("\n") >= 1:
+                where.setdefault(source, set()).add(name)
+    repeated = {source[:60]: names for source, names in where.items() if len(names) > 1}
+    assert not repeated, repeated
 
 
 def test_the_crosswalk_points_at_figures_that_exist():
