@@ -15,10 +15,12 @@ Modules, from images to pages (``python -m regutils.layout`` checks that imports
             train (one run; get_runs), stacked (many seeds as one model), trace (the
             record and its sealed files), checkpoint (resumable state, final weights),
             cache (the trace directory and its locks), bundle (shipped runs),
-            sweep (runs on a Dask cluster), validation (shared argument checks)
+            sweep (runs on a Dask cluster), validation (declared argument checks),
+            recorder (any training loop records a trace)
   analysis  measures, density, sampling, sync, probe, picks, stats, stability,
             robustness, pruning, algorithms, contingency, easy_hard, features,
-            fitting, sensitivity
+            fitting, sensitivity, scores (the other tools' per-sample scores:
+            AUM, EL2N, GraNd, forgetting conventions), exports (files other tools read)
   book      claims (claims as tested predicates), report (scorecards), profiles,
             plots, chapters (each chapter's computation, figures and scorecard),
             book (execute and build), cli (``python -m regutils --help``),
