@@ -123,13 +123,24 @@ def tally_markdown(card: pd.DataFrame, profile: str) -> str:
     return Tally.of(card["verdict"]).sentence(profile) + "\n"
 
 
+def chapter_link(chapter: str) -> str:
+    """The scorecard's link to ``chapter``'s page: a ``{doc}`` role on the absolute document ``/book/<chapter>``.
+
+    Absolute, so it resolves the same wherever the table is included (it is written to
+    ``book/generated/scorecard.md`` and included by ``book/intro.md``), and the document name carries
+    no extension, so it holds for the executed ``.ipynb`` pages. The chapters' "Paper vs this build"
+    sections have no explicit labels, and heading anchors are not enabled, so the link is to the page.
+    """
+    return f"{{doc}}`{chapter} </book/{chapter}>`"
+
+
 def scorecard_markdown(card: pd.DataFrame) -> str:
-    """The intro's scorecard: every chapter's rows, each linked to its chapter."""
+    """The intro's scorecard: every chapter's rows, each linked to its chapter (:func:`chapter_link`)."""
     if not len(card):
         return "No chapter has run yet.\n"
     card = card.copy()
     card = card.apply(lambda col: col.str.replace("|", "\\|", regex=False))  # a pipe would split a cell
-    card["chapter"] = [f"{{doc}}`{c} </book/{c}>`" for c in card["chapter"]]
+    card["chapter"] = [chapter_link(c) for c in card["chapter"]]
     return card.to_markdown(index=False) + "\n"
 
 

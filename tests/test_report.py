@@ -3,8 +3,9 @@ import math
 import pandas as pd
 import pytest
 
+from regutils.book import chapters
 from regutils.claims import above, at_least, within
-from regutils.report import COLUMNS, Scorecard, collect, scorecard_markdown, tally_markdown
+from regutils.report import COLUMNS, Scorecard, chapter_link, collect, scorecard_markdown, tally_markdown
 from regutils.stats import Corr
 
 
@@ -80,6 +81,28 @@ def test_pipes_in_cells_are_escaped_but_not_in_links(out):
     card.table()
     md = scorecard_markdown(collect(out, ["c"]))
     assert "a \\| b" in md and "{doc}`c </book/c>`" in md
+
+
+def _table_rows(md):
+    """The body rows of a Markdown table, each as its list of cells (escaped pipes kept inside a cell)."""
+    lines = md.strip().splitlines()[2:]  # header and alignment rows
+    return [[cell.strip() for cell in line.strip().strip("|").replace("\\|", "\0").split("|")] for line in lines]
+
+
+def test_scorecard_links_every_row_to_its_chapter(out):
+    names = chapters()  # the book's pages: the book/<name> entries of _toc.yml that have a chapter source
+    assert names, "the book has chapters"
+    for i, name in enumerate(names):
+        card = Scorecard(name, "s")
+        for j in range(1 + i % 3):  # chapters with one, two and three rows
+            card.add(f"claim {j} | of {name}", paper=1, value=2, test=above(1))
+        card.table()
+    df = collect(out, names)
+    rows = _table_rows(scorecard_markdown(df))
+    assert len(rows) == len(df)
+    for cells, (_, row) in zip(rows, df.iterrows()):
+        assert cells[0] == chapter_link(row["chapter"]) == f"{{doc}}`{row['chapter']} </book/{row['chapter']}>`"
+        assert cells[1].replace("\0", "|") == row["quantity"]
 
 
 def test_table_for_the_page_hides_the_chapter_column(out):
