@@ -1,0 +1,414 @@
+"""A recorder for any PyTorch training loop: the engine's record of every sample, from a user's own loop.
+
+    from regutils.recorder import Recorder, load_scores_inputs
+    rec = Recorder(n_train=len(y_train), n_test=len(y_test), y_train=y_train, y_test=y_test, optimizer=opt)
+    for epoch in range(T):
+        for idx, x, y in loader:                   # idx: dataset positions of the minibatch
+            logits = model(x)                      # train mode
+            rec.on_batch(idx, logits, y)           # the minibatch record (Toneva et al.)
+            loss = F.cross_entropy(logits, y); opt.zero_grad(); loss.backward(); opt.step()
+        rec.on_epoch_end(model, x_train, x_test)   # eval-mode pass over both whole sets
+        # or, for a loop that evaluates itself:
+        #   rec.on_eval("train", idx, logits); rec.on_eval("test", idx, logits); rec.end_epoch()
+    trace = rec.trace(meta={"arch": "mlp"})        # a regutils.trace.Trace
+    rec.save("runs/mine.npz")                      # sealed, atomic (regutils.trace.save)
+    rec.margins("train"), rec.losses("train")      # (T, N) float16, for regutils.scores
+    rec.save_scores_inputs("runs/mine.scores.npz"); load_scores_inputs("runs/mine.scores.npz")
+
+What is recorded, with the same semantics as :func:`regutils.train.train_runs` (T epochs,
+N training and M test samples):
+
+================  ===============  ===============================================
+train_correct     bool (T, N)      eval pass: argmax(logits) == label
+test_correct      bool (T, M)
+train_prob        float16 (T, N)   eval pass: softmax probability of the label
+test_prob         float16 (T, M)
+batch_correct     bool (T, N)      train-mode argmax == label at the sample's
+                                   presentation in epoch t (:meth:`on_batch`)
+batch_step        int32 (T, N)     global optimizer step of that presentation:
+                                   the number of :meth:`on_batch` calls before it
+                                   (the first minibatch of the run is step 0)
+margins           float16 (T, N|M) eval pass: logit of the label minus the
+                                   largest other logit (not in the trace file)
+losses            float16 (T, N|M) eval pass: cross-entropy (not in the trace file)
+================  ===============  ===============================================
+
+A sample not presented in an epoch (a loader that drops its last batch) keeps the engine's
+initial values: ``batch_correct`` False and ``batch_step`` -1. A sample presented twice in an
+epoch (sampling with replacement) keeps its last presentation. ``history`` holds per epoch
+``loss`` (mean train-mode cross-entropy of the presentations; the engine's training loss when
+the loop trains on cross-entropy), ``train_acc``, ``test_acc``, ``lr`` (of the optimizer's first
+parameter group at the epoch's first minibatch; NaN without ``optimizer``), ``seconds``
+(training: from the end of the previous epoch, or the run's first minibatch, to the eval pass)
+and ``eval_seconds``.
+
+Differences from the engine: the recorder evaluates the model it is given, where the engine
+evaluates a copy with each Conv+BatchNorm pair folded (:func:`regutils.loop.inference_copy`), so
+with BatchNorm the probabilities can differ from an engine run in their last bits; the logits are
+taken in float32 (no autocast).
+"""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import trace as trace_module
+from .loop import run_environment
+from .trace import Trace
+from .validation import Int, OneOf, check
+
+SPLITS = ("train", "test")
+EVAL_FIELDS = ("correct", "prob", "margin", "loss")
+
+
+def _labels(name: str, y, n: int) -> torch.Tensor:
+    """``y`` as an int64 CPU tensor of shape (n,), non-negative; ValueError otherwise."""
+    t = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).detach().cpu()
+    if t.numel() and (t.dtype == torch.bool or t.is_floating_point() or t.is_complex()):  # [] reads as float
+        raise ValueError(f"{name} must hold integer class labels, got dtype {t.dtype}")
+    if t.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {tuple(t.shape)}")
+    if n and t.min() < 0:
+        raise ValueError(f"{name} holds a negative label {int(t.min())}")
+    return t.long()
+
+
+def _optional(name: str, value, n: int, dtype) -> np.ndarray:
+    if value is None:
+        return np.arange(n, dtype=np.int64) if dtype == np.int64 else np.zeros(n, dtype)
+    a = np.asarray(value)
+    if a.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {a.shape}")
+    return a.astype(dtype)
+
+
+def eval_batch_size(x: torch.Tensor) -> int:
+    """The eval pass's batch size, as :func:`regutils.loop.evaluate` chooses it: 2**16 values per batch on the CPU."""
+    per_sample = x[0, 0].numel() if x.ndim > 1 else 1
+    return min(1024, max(16, 2**16 // per_sample)) if x.device.type == "cpu" else 1024
+
+
+class Recorder:
+    """The per-sample record of a training run, filled by calls from any training loop.
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        Number of training samples N (>= 1) and test samples M (>= 0).
+    y_train, y_test : array-like of int, shapes (N,) and (M,)
+        Labels the model trains and is tested on, in dataset order (the positions ``idx`` refer to).
+    index_train, index_test : array-like of int, optional
+        Index of each sample in its source data set (default: 0..N-1, 0..M-1).
+    noisy_train : array-like of bool (N,), optional
+        Whether a training label was replaced by label noise (default: none).
+    optimizer : torch.optim.Optimizer, optional
+        Read for ``history['lr']``.
+    """
+
+    def __init__(self, n_train: int, n_test: int, y_train, y_test, *, index_train=None, index_test=None,
+                 noisy_train=None, optimizer=None):
+        check("n_train", n_train, Int(1))
+        check("n_test", n_test, Int(0))
+        self.n = {"train": int(n_train), "test": int(n_test)}
+        self.y = {"train": _labels("y_train", y_train, n_train), "test": _labels("y_test", y_test, n_test)}
+        self.index = {"train": _optional("index_train", index_train, n_train, np.int64),
+                      "test": _optional("index_test", index_test, n_test, np.int64)}
+        self.noisy_train = _optional("noisy_train", noisy_train, n_train, bool)
+        self.optimizer = optimizer
+        self.num_classes: int | None = None
+        self.step = 0  # optimizer steps so far: the batch_step of the next minibatch
+        self.device = torch.device("cpu")
+        self._epochs: list[dict[str, np.ndarray]] = []  # one dict per finished epoch
+        self._y_on: dict = {}  # labels moved to a device, once
+        self._epoch_start: float | None = None
+        self._reset_epoch()
+
+    # ---- the record of the epoch in progress
+
+    def _reset_epoch(self) -> None:
+        self._batch = None  # (batch_correct, batch_step) on the logits' device, made at the first on_batch
+        self._eval: dict[str, dict | None] = {s: None for s in SPLITS}
+        self._loss_sum = None
+        self._presented = 0
+        self._lr = float("nan")
+        self._eval_start: float | None = None
+
+    @property
+    def epochs(self) -> int:
+        """Epochs recorded so far (finished by :meth:`end_epoch` / :meth:`on_epoch_end`)."""
+        return len(self._epochs)
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether calls were recorded since the last epoch ended."""
+        return self._batch is not None or any(e is not None for e in self._eval.values())
+
+    def _labels_on(self, split: str, device: torch.device) -> torch.Tensor:
+        key = (split, str(device))
+        if key not in self._y_on:
+            self._y_on[key] = self.y[split].to(device)
+        return self._y_on[key]
+
+    def _check_logits(self, logits) -> torch.Tensor:
+        if not isinstance(logits, torch.Tensor):
+            raise ValueError(f"logits must be a torch.Tensor of shape (B, C), got {type(logits).__name__}")
+        if logits.ndim != 2 or logits.shape[1] < 2:
+            raise ValueError(f"logits must have shape (B, C) with C >= 2 classes, got {tuple(logits.shape)}")
+        if not logits.is_floating_point():
+            raise ValueError(f"logits must be floating point, got dtype {logits.dtype}")
+        c = logits.shape[1]
+        if self.num_classes is None:
+            for split in SPLITS:
+                if self.n[split] and int(self.y[split].max()) >= c:
+                    raise ValueError(f"y_{split} holds label {int(self.y[split].max())}, "
+                                     f"but the logits have only {c} classes")
+            self.num_classes = c
+        elif c != self.num_classes:
+            raise ValueError(f"logits have {c} classes, earlier ones had {self.num_classes}")
+        return logits.detach()
+
+    def _check_index(self, idx, split: str, b: int, device: torch.device) -> torch.Tensor:
+        idx = torch.as_tensor(np.asarray(idx) if not isinstance(idx, torch.Tensor) else idx)
+        if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
+            raise ValueError(f"idx must hold integer positions, got dtype {idx.dtype}")
+        if idx.shape != (b,):
+            raise ValueError(f"idx must have shape ({b},), one position per row of the logits, got {tuple(idx.shape)}")
+        n = self.n[split]
+        if b and (idx.min() < 0 or idx.max() >= n):
+            raise ValueError(f"idx holds positions outside the {split} set's 0..{n - 1}: "
+                             f"min {int(idx.min())}, max {int(idx.max())}")
+        return idx.to(device=device, dtype=torch.long)
+
+    def _check_given_labels(self, name: str, given, expected: torch.Tensor, split: str) -> None:
+        if given is None:
+            return
+        given = torch.as_tensor(np.asarray(given) if not isinstance(given, torch.Tensor) else given)
+        if given.shape != expected.shape:
+            raise ValueError(f"{name} must have shape {tuple(expected.shape)} (B,), got {tuple(given.shape)}")
+        if not torch.equal(given.to(expected.device, torch.long), expected):
+            raise ValueError(f"{name} differs from y_{split} at the positions idx: the recorder records "
+                             f"the labels it was given (y_{split}); pass the labels the model trains on")
+
+    # ---- the calls of a training loop
+
+    def on_batch(self, idx, logits: torch.Tensor, y=None) -> None:
+        """Record one minibatch of training: the train-mode correctness of each of its samples, and the step.
+
+        Parameters
+        ----------
+        idx : array-like of int, shape (B,)
+            Positions of the minibatch's samples in the training set (0..N-1).
+        logits : torch.Tensor, shape (B, C)
+            The train-mode forward pass the optimizer steps on (detached here).
+        y : array-like of int, shape (B,), optional
+            The minibatch's labels; checked against ``y_train[idx]``.
+
+        Call once per optimizer step: each call counts as one step.
+        """
+        logits = self._check_logits(logits)
+        dev = logits.device
+        idx = self._check_index(idx, "train", len(logits), dev)
+        labels = self._labels_on("train", dev)[idx]
+        self._check_given_labels("y", y, labels, "train")
+        now = time.perf_counter()
+        if self._epoch_start is None:
+            self._epoch_start = now
+        if self._batch is None:
+            self.device = dev
+            # the engine's initial record: never presented = not correct, step -1
+            self._batch = (torch.zeros(self.n["train"], dtype=torch.bool, device=dev),
+                           torch.full((self.n["train"],), -1, dtype=torch.int32, device=dev))
+            self._loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            if self.optimizer is not None:
+                self._lr = float(self.optimizer.param_groups[0]["lr"])
+        # stays on the device: no synchronization per step
+        self._batch[0][idx] = logits.argmax(-1) == labels
+        self._batch[1][idx] = self.step
+        self._loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
+        self._presented += len(idx)
+        self.step += 1
+
+    def on_eval(self, split: str, idx, logits: torch.Tensor, labels=None) -> None:
+        """Record eval-mode logits of some samples of ``split`` at the end of the epoch.
+
+        Parameters
+        ----------
+        split : {"train", "test"}
+        idx : array-like of int, shape (B,)
+            Positions of the samples in ``split`` (0..N-1 or 0..M-1).
+        logits : torch.Tensor, shape (B, C)
+            The eval-mode logits (the caller puts the model in eval mode).
+        labels : array-like of int, shape (B,), optional
+            Checked against the split's labels at ``idx``.
+
+        Every sample of both splits must be evaluated before :meth:`end_epoch`.
+        """
+        check("split", split, OneOf(SPLITS))
+        logits = self._check_logits(logits)
+        dev = logits.device
+        idx = self._check_index(idx, split, len(logits), dev)
+        y = self._labels_on(split, dev)[idx]
+        self._check_given_labels("labels", labels, y, split)
+        if self._eval_start is None:
+            self._eval_start = time.perf_counter()
+        n = self.n[split]
+        if self._eval[split] is None:
+            self._eval[split] = {"correct": torch.zeros(n, dtype=torch.bool, device=dev),
+                                 "prob": torch.zeros(n, dtype=torch.float16, device=dev),
+                                 "margin": torch.zeros(n, dtype=torch.float16, device=dev),
+                                 "loss": torch.zeros(n, dtype=torch.float16, device=dev),
+                                 "seen": torch.zeros(n, dtype=torch.bool, device=dev)}
+        rec = self._eval[split]
+        if rec["seen"].device != dev:
+            idx, y, logits = idx.to(rec["seen"].device), y.to(rec["seen"].device), logits.to(rec["seen"].device)
+        logits = logits.float()  # as regutils.loop.evaluate: the probability of the float32 logits, then float16
+        label_logit = logits.gather(-1, y[:, None]).squeeze(-1)
+        other = logits.scatter(-1, y[:, None], float("-inf")).amax(-1)  # largest logit of another class
+        rec["correct"][idx] = logits.argmax(-1) == y
+        rec["prob"][idx] = logits.softmax(-1).gather(-1, y[:, None]).squeeze(-1).half()
+        rec["margin"][idx] = (label_logit - other).half()
+        rec["loss"][idx] = F.cross_entropy(logits, y, reduction="none").half()
+        rec["seen"][idx] = True
+
+    def end_epoch(self) -> None:
+        """Close the epoch: its records join the run's; every sample of both splits must have been evaluated."""
+        for split in SPLITS:
+            rec, n = self._eval[split], self.n[split]
+            seen = 0 if rec is None else int(rec["seen"].sum())
+            if seen < n:
+                raise ValueError(f"epoch {self.epochs + 1}: {n - seen} of the {n} {split} samples were not "
+                                 f"evaluated (on_eval); the record needs every sample at every epoch")
+        end = time.perf_counter()
+        row: dict[str, np.ndarray] = {}
+        for split in SPLITS:
+            rec, n = self._eval[split], self.n[split]
+            for name in EVAL_FIELDS:
+                if rec is None:  # an empty split
+                    row[f"{split}_{name}"] = np.zeros(0, bool if name == "correct" else np.float16)
+                else:
+                    row[f"{split}_{name}"] = rec[name].cpu().numpy()
+        if self._batch is None:
+            row["batch_correct"] = np.zeros(self.n["train"], bool)
+            row["batch_step"] = np.full(self.n["train"], -1, np.int32)
+        else:
+            row["batch_correct"], row["batch_step"] = (t.cpu().numpy() for t in self._batch)
+        eval_start = self._eval_start if self._eval_start is not None else end
+        train_start = self._epoch_start if self._epoch_start is not None else eval_start
+        history = {
+            "loss": float(self._loss_sum) / self._presented if self._presented else float("nan"),
+            "train_acc": float(row["train_correct"].mean()),
+            "test_acc": float(row["test_correct"].mean()) if self.n["test"] else float("nan"),
+            "lr": self._lr, "seconds": eval_start - train_start, "eval_seconds": end - eval_start,
+        }
+        row.update({f"history.{k}": np.float64(v) for k, v in history.items()})
+        self._epochs.append(row)
+        self._reset_epoch()
+        self._epoch_start = time.perf_counter()  # the next epoch's training starts now
+
+    def on_epoch_end(self, model: torch.nn.Module, x_train: torch.Tensor, x_test: torch.Tensor | None = None,
+                     batch_size: int | None = None) -> None:
+        """Evaluate ``model`` on both whole sets in eval mode, record the epoch and close it (:meth:`end_epoch`).
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Maps a batch (B, ...) to logits (B, C). Evaluated in eval mode under ``torch.no_grad()``;
+            every submodule's train/eval mode is restored afterwards.
+        x_train : torch.Tensor, shape (N, ...)
+            All training inputs in dataset order (without augmentation); batches move to the
+            device of the model's parameters.
+        x_test : torch.Tensor, shape (M, ...), optional when M = 0
+        batch_size : int, optional
+            Samples per forward pass; None: as :func:`regutils.loop.evaluate` (2**16 values per batch on the
+            CPU, at most 1024).
+        """
+        check("batch_size", batch_size, Int(1, none=True))
+        inputs = {"train": x_train, "test": x_test}
+        for split, x in inputs.items():
+            if x is None and self.n[split] == 0:
+                continue
+            if not isinstance(x, torch.Tensor) or len(x) != self.n[split]:
+                got = f"length {len(x)}" if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(f"x_{split} must be a tensor of the {self.n[split]} {split} samples, got {got}")
+        param = next(model.parameters(), None)
+        dev = param.device if param is not None else None
+        modes = [m.training for m in model.modules()]
+        model.eval()
+        try:
+            with torch.no_grad():
+                for split, x in inputs.items():
+                    if x is None or len(x) == 0:
+                        continue
+                    size = batch_size or eval_batch_size(x)
+                    for start in range(0, len(x), size):
+                        xb = x[start:start + size]
+                        xb = xb.to(dev, non_blocking=True) if dev is not None else xb
+                        self.on_eval(split, torch.arange(start, start + len(xb)), model(xb))
+        finally:
+            for m, mode in zip(model.modules(), modes):  # each submodule's own mode (frozen BatchNorm stays frozen)
+                m.training = mode
+        self.end_epoch()
+
+    # ---- the run's record
+
+    def _stacked(self, name: str) -> np.ndarray:
+        if not self._epochs:
+            raise ValueError("no epoch recorded yet: call on_epoch_end (or on_eval ... end_epoch) first")
+        return np.stack([e[name] for e in self._epochs])
+
+    def margins(self, split: str = "train") -> np.ndarray:
+        """Eval-mode margins, float16 (T, N) or (T, M): logit of the label minus the largest other logit."""
+        check("split", split, OneOf(SPLITS))
+        return self._stacked(f"{split}_margin")
+
+    def losses(self, split: str = "train") -> np.ndarray:
+        """Eval-mode cross-entropy per sample and epoch, float16 (T, N) or (T, M)."""
+        check("split", split, OneOf(SPLITS))
+        return self._stacked(f"{split}_loss")
+
+    def trace(self, meta: dict | None = None) -> Trace:
+        """The run's :class:`regutils.trace.Trace` (the engine's format), with ``meta`` added to its metadata."""
+        if self.in_progress:
+            raise ValueError(f"epoch {self.epochs + 1} is in progress: close it with on_epoch_end or end_epoch "
+                             "before taking the trace")
+        arrays = {f"{s}_{f}": self._stacked(f"{s}_{f}") for s in SPLITS for f in ("correct", "prob")}
+        history = {k.split(".", 1)[1]: self._stacked(k) for k in self._epochs[0] if k.startswith("history.")}
+        info = {
+            "recorder": {"steps": self.step, "num_classes": self.num_classes},
+            "environment": run_environment(self.device),
+            "train_seconds": float(history["seconds"].sum()), "eval_seconds": float(history["eval_seconds"].sum()),
+            "final_train_acc": float(history["train_acc"][-1]), "final_test_acc": float(history["test_acc"][-1]),
+        }
+        return Trace(**arrays, batch_correct=self._stacked("batch_correct"), batch_step=self._stacked("batch_step"),
+                     y_train=self.y["train"].numpy(), y_test=self.y["test"].numpy(),
+                     index_train=self.index["train"], index_test=self.index["test"], noisy_train=self.noisy_train,
+                     history=history, meta={**info, **(meta or {})})
+
+    def save(self, path: str | Path, key: str | None = None, meta: dict | None = None) -> Path:
+        """Write :meth:`trace` with :func:`regutils.trace.save`: sealed for ``key`` (default: the file name), atomic."""
+        return trace_module.save(self.trace(meta), path, key)
+
+    def save_scores_inputs(self, path: str | Path, key: str | None = None) -> Path:
+        """Write the margins and losses of both splits, and the labels, as a sealed ``.npz`` (atomic).
+
+        Arrays: ``margins_train`` (T, N), ``margins_test`` (T, M), ``losses_train``, ``losses_test``
+        (float16), ``y_train``, ``y_test``. Read back with :func:`load_scores_inputs`.
+        """
+        stored = {f"{kind}_{s}": self._stacked(f"{s}_{name}") for s in SPLITS
+                  for kind, name in (("margins", "margin"), ("losses", "loss"))}
+        stored.update(y_train=self.y["train"].numpy(), y_test=self.y["test"].numpy())
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **stored)
+        return trace_module.write_sealed(path, buf.getvalue(), key)
+
+
+def load_scores_inputs(path: str | Path, key: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays :meth:`Recorder.save_scores_inputs` wrote, after checking the file's seal (TraceError otherwise)."""
+    payload = trace_module.verify(path, key)
+    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
