@@ -124,14 +124,8 @@ def tally_markdown(card: pd.DataFrame, profile: str) -> str:
 
 
 def chapter_link(chapter: str) -> str:
-    """The scorecard's link to ``chapter``'s page: a ``{doc}`` role on the absolute document ``/book/<chapter>``.
-
-    Absolute, so it resolves the same wherever the table is included (it is written to
-    ``book/generated/scorecard.md`` and included by ``book/intro.md``), and the document name carries
-    no extension, so it holds for the executed ``.ipynb`` pages. The chapters' "Paper vs this build"
-    sections have no explicit labels, and heading anchors are not enabled, so the link is to the page.
-    """
-    return f"{{doc}}`{chapter} </book/{chapter}>`"
+    """The scorecard's link to ``chapter``'s "vs this build" section, labelled ``(<chapter>-scorecard)=`` there."""
+    return f"{{ref}}`{chapter} <{chapter}-scorecard>`"
 
 
 def scorecard_markdown(card: pd.DataFrame) -> str:

@@ -148,12 +148,12 @@ def test_the_recipe_page_is_built(book):
 def test_scorecard_gathers_every_chapter(book):
     card = (ROOT / "book" / "generated" / "scorecard.md").read_text()
     for name in chapters(ROOT):
-        assert f"`{name} </book/{name}>`" in card, f"chapter {name} wrote no scorecard row"
+        assert f"`{name} <{name}-scorecard>`" in card, f"chapter {name} wrote no scorecard row"
     intro = (book / "book" / "intro.html").read_text()
     assert intro.count("<tr") > len(chapters(ROOT))
     assert re.search(r"\d+ of \d+ claims reproduced", intro), "the intro does not open with the count"
-    for name in chapters(ROOT):  # every row links to its chapter's page
-        assert f'href="{name}.html"' in intro, f"no scorecard link to {name}"
+    for name in chapters(ROOT):  # every row links to its chapter's "vs this build" section
+        assert f'href="{name}.html#{name}-scorecard"' in intro, f"no scorecard link to {name}"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")

@@ -71,7 +71,7 @@ def test_table_writes_csv_and_collect_keeps_book_order(out):
     assert collect(out, ["missing"]).empty
     assert tally_markdown(df, "smoke").startswith("**1 of 2 claims reproduced** at the **smoke** profile")
     md = scorecard_markdown(df)
-    assert "{doc}`first </book/first>`" in md and "{doc}`second </book/second>`" in md
+    assert "{ref}`first <first-scorecard>`" in md and "{ref}`second <second-scorecard>`" in md
     assert tally_markdown(collect(out, ["missing"]), "smoke") == "No chapter has run yet.\n"
 
 
@@ -80,7 +80,7 @@ def test_pipes_in_cells_are_escaped_but_not_in_links(out):
     card.add("a | b", 1, 2)
     card.table()
     md = scorecard_markdown(collect(out, ["c"]))
-    assert "a \\| b" in md and "{doc}`c </book/c>`" in md
+    assert "a \\| b" in md and "{ref}`c <c-scorecard>`" in md
 
 
 def _table_rows(md):
@@ -101,7 +101,7 @@ def test_scorecard_links_every_row_to_its_chapter(out):
     rows = _table_rows(scorecard_markdown(df))
     assert len(rows) == len(df)
     for cells, (_, row) in zip(rows, df.iterrows()):
-        assert cells[0] == chapter_link(row["chapter"]) == f"{{doc}}`{row['chapter']} </book/{row['chapter']}>`"
+        assert cells[0] == chapter_link(row["chapter"]) == f"{{ref}}`{row['chapter']} <{row['chapter']}-scorecard>`"
         assert cells[1].replace("\0", "|") == row["quantity"]
 
 

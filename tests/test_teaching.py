@@ -236,3 +236,9 @@ def test_the_reference_pages_put_code_in_plain_blocks():
         text = (ROOT / "book" / f"{page}.md").read_text()
         assert "{code-cell}" not in text, page
         assert re.search(r"^```(python|bash)\s*$", text, re.M), page
+
+
+def test_every_chapter_labels_its_scorecard_section_for_the_intros_links():
+    for path in sorted((ROOT / "notebooks").glob("*.md")):
+        text = path.read_text()
+        assert re.search(rf"^\({path.stem}-scorecard\)=\n## (Paper|The source) vs this build$", text, re.M), path.stem
