@@ -220,6 +220,7 @@ def test_a_refused_bundle_run_is_recomputed_into_the_user_cache(tmp_path):
 # --- weights
 
 
+@pytest.mark.slow
 def test_weights_are_served_from_the_bundle_after_their_digest_and_refused_when_altered(tmp_path):
     producer = Cache(tmp_path / "producer", bundles=())
     model = trained_model(CONFIG, cache=producer)

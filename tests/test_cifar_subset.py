@@ -104,6 +104,7 @@ def test_build_takes_the_first_1017_images_of_each_batch_as_hwc_with_canonical_i
     assert a["classes"].tolist() == CLASSES
 
 
+@pytest.mark.slow
 def test_two_rebuilds_are_byte_identical_and_load_back(cifar_root, tmp_path):
     root, _ = cifar_root
     first = cifar_subset.rebuild(root, tmp_path / "one" / "subset.npz")

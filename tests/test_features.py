@@ -83,6 +83,7 @@ def test_imagenet_inputs():
         imagenet_inputs(np.zeros((2, 8, 8, 2)))
 
 
+@pytest.mark.slow
 def test_imagenet_features_without_weights_raise(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty weight cache
     with pytest.raises(FeatureError, match="VGG-19 weights cannot be loaded"):

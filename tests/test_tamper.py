@@ -424,6 +424,7 @@ def test_a_full_disk_gives_one_clear_line_and_a_consistent_cache(where, tmp_path
     assert [p for p in tmp_path.iterdir() if p.suffix != ".lock"] == []
 
 
+@pytest.mark.slow
 def test_waiting_on_a_lock_says_who_holds_it(tmp_path, capfd):
     cache = Cache(tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""

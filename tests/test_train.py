@@ -479,6 +479,7 @@ def test_inference_copy_folds_batchnorm_and_keeps_the_function(arch):
 # --- a real run
 
 
+@pytest.mark.slow
 def test_real_run_on_the_cifar10_subset(tmp_path):
     config = RunConfig(DataConfig("cifar10-subset", train_size=500, test_size=200), arch="lenet",
                        epochs=5, batch_size=25, optimizer="adam", schedule="constant")
