@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .loop import label_record
 from .scores import aum
 from .trace import atomic_write
 
@@ -173,9 +174,7 @@ def record_from_logits(logits, labels) -> tuple[np.ndarray, np.ndarray]:
     y = torch.as_tensor(_check_labels(labels, z.shape[-2])).long()
     if len(y) and (y.min() < 0 or y.max() >= z.shape[-1]):
         raise ValueError(f"labels must lie in 0..{z.shape[-1] - 1}")
-    y = y.expand(z.shape[:-1])
-    correct = z.argmax(-1) == y
-    prob = z.softmax(-1).gather(-1, y[..., None]).squeeze(-1).half()
+    correct, prob = label_record(z, y)
     return correct.numpy(), prob.numpy()
 
 

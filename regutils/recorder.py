@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 
 from . import trace as trace_module
-from .loop import run_environment
+from .loop import eval_batch_size, label_record, run_environment
 from .trace import Trace
 from .validation import Int, OneOf, check
 
@@ -85,12 +85,6 @@ def _optional(name: str, value, n: int, dtype) -> np.ndarray:
     if a.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {a.shape}")
     return a.astype(dtype)
-
-
-def eval_batch_size(x: torch.Tensor) -> int:
-    """The eval pass's batch size, as :func:`regutils.loop.evaluate` chooses it: 2**16 values per batch on the CPU."""
-    per_sample = x[0, 0].numel() if x.ndim > 1 else 1
-    return min(1024, max(16, 2**16 // per_sample)) if x.device.type == "cpu" else 1024
 
 
 class Recorder:
@@ -269,8 +263,7 @@ class Recorder:
         logits = logits.float()  # as regutils.loop.evaluate: the probability of the float32 logits, then float16
         label_logit = logits.gather(-1, y[:, None]).squeeze(-1)
         other = logits.scatter(-1, y[:, None], float("-inf")).amax(-1)  # largest logit of another class
-        rec["correct"][idx] = logits.argmax(-1) == y
-        rec["prob"][idx] = logits.softmax(-1).gather(-1, y[:, None]).squeeze(-1).half()
+        rec["correct"][idx], rec["prob"][idx] = label_record(logits, y)
         rec["margin"][idx] = (label_logit - other).half()
         rec["loss"][idx] = F.cross_entropy(logits, y, reduction="none").half()
         rec["seen"][idx] = True

@@ -69,11 +69,11 @@ def _synced_block(train_f32, test_block, rule):
     return (shared == n_events[:, None]) & (n_events[:, None] > 0)
 
 
-def _check_one_run(train_events, test_events, test_name: str, rule: str):
-    """One run's (T, N) training and (T, ...) test event masks, checked to share their epochs."""
+def _check_one_run(train_events, test_events, test_name: str, test_ndim: int, rule: str):
+    """One run's (T, N) training and (T,) or (T, M) test event masks, checked to share their epochs."""
     _check_rule(rule)
     train_events = _check_events("train_events", train_events, 2)
-    test_events = _check_events(test_name, test_events, 2 if test_name == "test_events" else 1)
+    test_events = _check_events(test_name, test_events, test_ndim)
     if test_events.shape[0] != train_events.shape[0]:
         raise ValueError(f"{test_name} has {test_events.shape[0]} epochs, train_events has {train_events.shape[0]}")
     return train_events, test_events
@@ -86,7 +86,7 @@ def synchronized(train_events, test_events_j, rule="any"):
     mal-generalizing-event mask of test sample j; rule: "any" or "all" (module docstring).
     Returns an (N,) bool mask.
     """
-    train_events, test_events_j = _check_one_run(train_events, test_events_j, "test_events_j", rule)
+    train_events, test_events_j = _check_one_run(train_events, test_events_j, "test_events_j", 1, rule)
     return _synced_block(train_events.astype(np.float32), test_events_j[:, None], rule)[0]
 
 
@@ -96,7 +96,7 @@ def sync_counts(train_events, test_events, chunk=256, rule="any"):
     train_events: (T, N) bool; test_events: (T, M) bool; rule: "any" or "all". Test samples are
     processed `chunk` at a time, so memory is O(chunk * N). Returns an (M,) int64 array.
     """
-    train_events, test_events = _check_one_run(train_events, test_events, "test_events", rule)
+    train_events, test_events = _check_one_run(train_events, test_events, "test_events", 2, rule)
     check("chunk", chunk, Int(1))
     chunk = int(chunk)
     train_f32 = train_events.astype(np.float32)
