@@ -10,8 +10,6 @@ import json
 import re
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -24,16 +22,6 @@ HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(os.environ.get("REGUTILS_SKIP_BOOK") == "1", reason="REGUTILS_SKIP_BOOK=1")
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> Path:
-    env = dict(os.environ, REGUTILS_CACHE=str(tmp_path_factory.mktemp("cache")), REGUTILS_PROGRESS="0")
-    env.pop("REGUTILS_SCORECARD_DIR", None)
-    # two chapters at once, each a single-threaded process: the way make book runs them
-    subprocess.run([sys.executable, "-m", "regutils", "book", "--profile", "smoke", "--jobs", "2"], cwd=ROOT, env=env,
-                   check=True)
-    return HTML
 
 
 def pages() -> list[str]:
