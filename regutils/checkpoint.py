@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .trace import TraceError, file_key, quarantine, verify, write_sealed
+from .trace import SCORE_ARRAYS, TraceError, file_key, quarantine, verify, write_sealed
 from .validation import is_int
 
 
@@ -64,13 +64,20 @@ def load_weights(path, key: str | None = None) -> dict:
     return state
 
 
-def new_record(epochs: int, n: int, m: int, runs: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
-    """Empty per-epoch record arrays of a run (or ``runs`` stacked runs) with n training and m test samples."""
-    return {
+def new_record(epochs: int, n: int, m: int, runs: tuple[int, ...] = (), scores: bool = False) -> dict[str, np.ndarray]:
+    """Empty per-epoch record arrays of a run (or ``runs`` stacked runs) with n training and m test samples.
+
+    ``scores``: with the margin, loss and EL2N arrays too (:data:`regutils.trace.SCORE_ARRAYS`).
+    """
+    rec = {
         "train_correct": np.zeros((*runs, epochs, n), bool), "test_correct": np.zeros((*runs, epochs, m), bool),
         "train_prob": np.zeros((*runs, epochs, n), np.float16), "test_prob": np.zeros((*runs, epochs, m), np.float16),
         "batch_correct": np.zeros((*runs, epochs, n), bool), "batch_step": np.full((*runs, epochs, n), -1, np.int32),
     }
+    if scores:
+        rec.update({name: np.zeros((*runs, epochs, n if name.startswith("train") else m), np.float16)
+                    for name in SCORE_ARRAYS})
+    return rec
 
 
 def new_history(epochs: int, runs: tuple[int, ...] = ()) -> dict[str, np.ndarray]:

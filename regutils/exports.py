@@ -4,7 +4,7 @@
     exports.data_map_jsonl("out/training_dynamics", logits_by_epoch, y_train)   # (T, N, C), (N,)
     logits, labels = exports.read_data_map("out/training_dynamics")
     correct, prob = exports.record_from_logits(logits, labels)                  # (T, N) bool, float16
-    exports.aum_csv("out/aum_values.csv", rec.margins("train"))                 # per sample, AUM code's columns
+    exports.aum_csv("out/aum_values.csv", trace.train_margin)                   # per sample, AUM code's columns
     exports.score_npy("out/scores", {"aum": a, "el2n": e})                       # out/scores/aum.npy, el2n.npy
     exports.read_scores("out/scores")                                           # {"aum": ..., "el2n": ...}
 

@@ -31,7 +31,8 @@ OPTIMIZERS = ("sgd", "adagrad", "adamax", "adam")
 SCHEDULES = ("multistep", "cosine", "constant", "onecycle")
 DEFAULT_LR = {"sgd": 0.1, "adagrad": 0.01, "adamax": 0.002, "adam": 0.001}
 PAPER_MILESTONES = (81 / 200, 122 / 200)  # fractions of training, from the paper's 200-epoch schedule
-REGULARIZERS = {"dropout": 0.0, "adversarial_eps": 0.0}  # RunConfig fields left out of the key when off
+# RunConfig fields added after runs were cached: left out of the key when off, so those runs keep their keys
+KEY_WHEN_ON = {"dropout": 0.0, "adversarial_eps": 0.0, "record_scores": False}
 MAX_EPOCHS = 10_000  # the paper trains 200; the record is (epochs, samples) per run
 MAX_BATCH_SIZE = 1_000_000
 MAX_LR = 10.0  # far above any rate these optimizers train with; larger ones overflow the weights
@@ -56,6 +57,7 @@ class RunConfig:
     seed: int = 0
     dropout: float = 0.0
     adversarial_eps: float = 0.0
+    record_scores: bool = False  # also record the eval pass's margins, losses and EL2N (regutils.trace.SCORE_ARRAYS)
 
     CONSTRAINTS: ClassVar[dict] = {
         "arch": OneOf(models.names),
@@ -70,6 +72,7 @@ class RunConfig:
         "seed": Int(0, MAX_SEED, strict=True),
         "dropout": Real(0, 1, high_open=True),
         "adversarial_eps": Real(0),
+        "record_scores": Bool(),
     }
 
     def validate(self) -> "RunConfig":
@@ -89,11 +92,12 @@ class RunConfig:
     def key_dict(self) -> dict:
         """What defines the run's result (the data's location does not).
 
-        The regularizers appear only when on, so runs without them keep the keys they had before them.
+        The regularizers and ``record_scores`` appear only when on (:data:`KEY_WHEN_ON`), so runs without
+        them keep the keys they had before them.
         """
         d = config_dict(self)
         d["data"] = self.data.key()
-        return {k: v for k, v in d.items() if k not in REGULARIZERS or v != REGULARIZERS[k]}
+        return {k: v for k, v in d.items() if k not in KEY_WHEN_ON or v != KEY_WHEN_ON[k]}
 
 
 def progress_default() -> bool:
@@ -208,30 +212,51 @@ def label_record(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
     return logits.argmax(-1) == y, logits.softmax(-1).gather(-1, y[..., None]).squeeze(-1).half()
 
 
-@torch.inference_mode()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
-             channels_last: bool = False, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode correctness (bool) and label probability (float16) of every sample.
+def score_record(logits: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The margin, cross-entropy and EL2N of each sample, float16, from float logits (..., B, K) and labels.
 
-    ``model`` maps a batch to logits ``(..., B, K)``: a module, or a stack of R models
-    (:mod:`regutils.stacked`) whose results are then ``(R, N)``. ``batch_size`` None:
-    :func:`eval_batch_size`.
+    margin: logit of the label minus the largest other logit (Pleiss et al. 2020); el2n:
+    || softmax - onehot(label) ||_2 (Paul et al. 2021).
+    """
+    y = y.expand(logits.shape[:-1])
+    label_logit = logits.gather(-1, y[..., None]).squeeze(-1)
+    other = logits.scatter(-1, y[..., None], float("-inf")).amax(-1)  # the largest logit of another class
+    error = logits.softmax(-1) - F.one_hot(y, logits.shape[-1])
+    return {"margin": (label_logit - other).half(),
+            "loss": F.cross_entropy(logits.flatten(0, -2), y.flatten(), reduction="none").view(y.shape).half(),
+            "el2n": error.norm(dim=-1).half()}
+
+
+@torch.inference_mode()
+def eval_logits(model, x: torch.Tensor, batch_size: int | None = None, channels_last: bool = False,
+                amp: bool = False):
+    """Eval-mode float32 logits of ``x`` in order, by batches: yields ``(start, logits (..., B, K))``.
+
+    ``model`` maps a batch to logits: a module (put in eval mode), or a stack of R models
+    (:mod:`regutils.stacked`) whose logits are then (R, B, K). ``batch_size`` None: :func:`eval_batch_size`.
     """
     if batch_size is None:
         batch_size = eval_batch_size(x)
     if isinstance(model, torch.nn.Module):
         model.eval()
-    correct, prob = [], []
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+    for start in range(0, len(x), batch_size):
+        xb = x[start:start + batch_size]
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = model(xb).float()
-        correct_b, prob_b = label_record(logits, yb)
-        correct.append(correct_b)
-        prob.append(prob_b)
-    return torch.cat(correct, -1), torch.cat(prob, -1)
+            yield start, model(xb).float()
+
+
+@torch.inference_mode()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int | None = None,
+             channels_last: bool = False, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode correctness (bool) and label probability (float16) of every sample: (N,) each, (R, N) for a stack.
+
+    The eval pass of :func:`eval_logits` read by :func:`label_record`.
+    """
+    records = [label_record(z, y[start:start + z.shape[-2]])
+               for start, z in eval_logits(model, x, batch_size, channels_last, amp)]
+    return torch.cat([c for c, _ in records], -1), torch.cat([p for _, p in records], -1)
 
 
 def run_environment(device: torch.device) -> dict:

@@ -220,6 +220,15 @@ CHAPTER_PARAMETERS: dict[str, dict[str, dict]] = {
         "keep_fractions": {"smoke": (0.25,), "default": (0.25,), "*": (0.1, 0.25, 0.5)},  # compressed sets
         "retrain_runs": {"*": 1},  # runs per retrained training set
     },
+    "every_measure": {
+        # runs of the main config recording margins, losses and EL2N (RunConfig.record_scores); measures averaged
+        "score_runs": {"digits": 3, "paper": 5, "*": 2},
+        "el2n_epoch": {"*": None},  # epoch EL2N is read at (None: 10 % of the epochs, at least 1, as Paul et al.)
+        # fractions of each class removed (None: the profile's prune_fractions above 0: one at smoke and default)
+        "removal_fractions": {"paper": (0.2, 0.4, 0.6), "*": None},
+        "prune_seeds": {"*": 2},  # seeds per strategy and fraction (selection and training): the error bars
+        "grand_models": {"paper": 5, "*": 2},  # untrained networks of the runs' seeds GraNd is averaged over
+    },
     "memorization": {
         "probe_sizes": {"*": (100, 460)},  # training samples per SVM (the paper's N)
         "table1_repeats": {"*": 50},  # random training sets per test sample and N in Table 1

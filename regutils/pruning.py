@@ -19,6 +19,12 @@ prunes with r = 1); "cbtl" the highest CBTL first; "forgetting" the fewest
 events first; "random" a seeded random choice. A fraction that removes
 nothing gives ``train_keep=None``, the full set's own config, so its runs are
 shared with the main runs through the cache.
+
+The other tools' scores prune too, given as ``score=`` (:data:`SCORE_STRATEGIES`):
+"el2n" removes the lowest EL2N first and "aum" the highest AUM first, the
+easiest samples by each score; "lowest" and "highest" do the same for any score::
+
+    kept = pruning.kept_indices("el2n", 0.4, cbtl=cbtl, events=events, score=el2n, labels=y)
 """
 from __future__ import annotations
 
@@ -30,30 +36,38 @@ import pandas as pd
 from . import density, sampling
 
 STRATEGIES = sampling.PRUNING_STRATEGIES
+# the other tools' scores as strategies, by the end of the score that goes first: the easiest samples
+SCORE_STRATEGIES = {"el2n": "lowest", "aum": "highest"}
 PAPER_RADIUS = 1.0
 COLUMNS = ["strategy", "radius", "fraction", "kept", "test_acc", "test_acc_std", "train_seconds"]
 
 
-def kept_indices(strategy, fraction, *, cbtl, events, radius=PAPER_RADIUS, forgetting=None, labels=None, seed=0):
+def kept_indices(strategy, fraction, *, cbtl, events, radius=PAPER_RADIUS, forgetting=None, labels=None, seed=0,
+                 score=None):
     """Sorted int64 positions kept after removing ``fraction`` of the training set by ``strategy``.
 
+    strategy: one of :data:`STRATEGIES`, of :data:`SCORE_STRATEGIES` ("el2n", "aum") or
+    :data:`regutils.sampling.SCORE_ORDERS` ("lowest", "highest"); the last two kinds rank ``score``.
     radius: of the density (used by "density" only). forgetting: the score of
     the "forgetting" strategy when it differs from ``events`` (e.g. counted
     with Toneva et al.'s never-learned convention); None uses ``events``.
     labels: remove the fraction from each class (see :func:`sampling.prune`).
     """
     cbtl, events = density.as_plane(cbtl, events)
+    if strategy in SCORE_STRATEGIES and score is None:
+        raise ValueError(f"strategy {strategy!r} needs its score: score= the {strategy} of every training sample")
     d = density.density(cbtl, events, radius) if strategy == "density" else None
-    return sampling.prune(fraction, strategy, density=d, cbtl=cbtl, events=events if forgetting is None else forgetting,
-                          labels=labels, seed=seed)
+    return sampling.prune(fraction, SCORE_STRATEGIES.get(strategy, strategy), density=d, cbtl=cbtl,
+                          events=events if forgetting is None else forgetting, labels=labels, seed=seed, score=score)
 
 
-def pruned_config(base, strategy, fraction, *, cbtl, events, radius=PAPER_RADIUS, forgetting=None, labels=None, seed=0):
+def pruned_config(base, strategy, fraction, *, cbtl, events, radius=PAPER_RADIUS, forgetting=None, labels=None, seed=0,
+                  score=None):
     """``base`` (a RunConfig of the full training set) training on the samples :func:`kept_indices` keeps."""
     if base.data.train_keep is not None:
         raise ValueError("base is already pruned (data.train_keep is set); pass the full set's config")
     kept = kept_indices(strategy, fraction, cbtl=cbtl, events=events, radius=radius, forgetting=forgetting,
-                        labels=labels, seed=seed)
+                        labels=labels, seed=seed, score=score)
     train_keep = None if len(kept) == len(cbtl) else tuple(int(i) for i in kept)
     return replace(base, data=replace(base.data, train_keep=train_keep)).validate()
 

@@ -12,8 +12,7 @@
         #   rec.on_eval("train", idx, logits); rec.on_eval("test", idx, logits); rec.end_epoch()
     trace = rec.trace(meta={"arch": "mlp"})        # a regutils.trace.Trace
     rec.save("runs/mine.npz")                      # sealed, atomic (regutils.trace.save)
-    rec.margins("train"), rec.losses("train")      # (T, N) float16, for regutils.scores
-    rec.save_scores_inputs("runs/mine.scores.npz"); load_scores_inputs("runs/mine.scores.npz")
+    trace.train_margin, trace.train_el2n           # (T, N) float16, for regutils.scores
 
 What is recorded, with the same semantics as :func:`regutils.train.train_runs` (T epochs,
 N training and M test samples):
@@ -28,10 +27,17 @@ batch_correct     bool (T, N)      train-mode argmax == label at the sample's
 batch_step        int32 (T, N)     global optimizer step of that presentation:
                                    the number of :meth:`on_batch` calls before it
                                    (the first minibatch of the run is step 0)
-margins           float16 (T, N|M) eval pass: logit of the label minus the
-                                   largest other logit (not in the trace file)
-losses            float16 (T, N|M) eval pass: cross-entropy (not in the trace file)
+train_margin      float16 (T, N)   eval pass: logit of the label minus the
+test_margin       float16 (T, M)   largest other logit (``record_scores``)
+train_loss        float16 (T, N)   eval pass: cross-entropy (``record_scores``)
+test_loss         float16 (T, M)
+train_el2n        float16 (T, N)   eval pass: || softmax - onehot(label) ||_2
+test_el2n         float16 (T, M)   (``record_scores``)
 ================  ===============  ===============================================
+
+The engine (:func:`regutils.train.train_runs`) records through this class too, one recorder per run:
+its own checks are skipped there (:meth:`Recorder.record_batch`, :meth:`Recorder.record_eval`), and it
+stores the records of each epoch itself (``keep_epochs=False``) to checkpoint them.
 
 A sample not presented in an epoch (a loader that drops its last batch) keeps the engine's
 initial values: ``batch_correct`` False and ``batch_step`` -1. A sample presented twice in an
@@ -49,7 +55,6 @@ taken in float32 (no autocast).
 """
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
@@ -58,12 +63,13 @@ import torch
 import torch.nn.functional as F
 
 from . import trace as trace_module
-from .loop import eval_batch_size, label_record, run_environment
-from .trace import Trace
+from .loop import eval_logits, label_record, run_environment, score_record
+from .trace import SCORE_ARRAYS, Trace
 from .validation import Int, OneOf, check
 
 SPLITS = ("train", "test")
-EVAL_FIELDS = ("correct", "prob", "margin", "loss")
+SCORE_FIELDS = ("margin", "loss", "el2n")  # the trace's SCORE_ARRAYS are <split>_<field>
+assert {f"{s}_{f}" for s in SPLITS for f in SCORE_FIELDS} == set(SCORE_ARRAYS)
 
 
 def _labels(name: str, y, n: int) -> torch.Tensor:
@@ -102,10 +108,15 @@ class Recorder:
         Whether a training label was replaced by label noise (default: none).
     optimizer : torch.optim.Optimizer, optional
         Read for ``history['lr']``.
+    record_scores : bool, default True
+        Also record each sample's eval-mode margin, loss and EL2N (the trace's score arrays).
+    keep_epochs : bool, default True
+        Keep every epoch's record for :meth:`trace`; False: :meth:`end_epoch` only returns it
+        (a loop that stores the records itself, as the engine does).
     """
 
     def __init__(self, n_train: int, n_test: int, y_train, y_test, *, index_train=None, index_test=None,
-                 noisy_train=None, optimizer=None):
+                 noisy_train=None, optimizer=None, record_scores: bool = True, keep_epochs: bool = True):
         check("n_train", n_train, Int(1))
         check("n_test", n_test, Int(0))
         self.n = {"train": int(n_train), "test": int(n_test)}
@@ -114,10 +125,13 @@ class Recorder:
                       "test": _optional("index_test", index_test, n_test, np.int64)}
         self.noisy_train = _optional("noisy_train", noisy_train, n_train, bool)
         self.optimizer = optimizer
+        self.fields = ("correct", "prob", *(SCORE_FIELDS if record_scores else ()))
+        self.keep_epochs = keep_epochs
         self.num_classes: int | None = None
         self.step = 0  # optimizer steps so far: the batch_step of the next minibatch
         self.device = torch.device("cpu")
-        self._epochs: list[dict[str, np.ndarray]] = []  # one dict per finished epoch
+        self._epochs: list[dict[str, np.ndarray]] = []  # one dict per finished epoch (keep_epochs)
+        self.finished = 0  # epochs closed
         self._y_on: dict = {}  # labels moved to a device, once
         self._epoch_start: float | None = None
         self._reset_epoch()
@@ -135,7 +149,7 @@ class Recorder:
     @property
     def epochs(self) -> int:
         """Epochs recorded so far (finished by :meth:`end_epoch` / :meth:`on_epoch_end`)."""
-        return len(self._epochs)
+        return self.finished
 
     @property
     def in_progress(self) -> bool:
@@ -209,21 +223,28 @@ class Recorder:
         idx = self._check_index(idx, "train", len(logits), dev)
         labels = self._labels_on("train", dev)[idx]
         self._check_given_labels("y", y, labels, "train")
+        self.record_batch(idx, logits)
+        if self._loss_sum is None:
+            self._loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        self._loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
+
+    def record_batch(self, idx: torch.Tensor, logits: torch.Tensor) -> None:
+        """:meth:`on_batch` without its checks: ``idx`` (B,) int64 and ``logits`` (B, C) on one device, detached.
+
+        For a caller that made ``idx`` itself (the engine); nothing leaves the device (no synchronization).
+        """
         now = time.perf_counter()
         if self._epoch_start is None:
             self._epoch_start = now
         if self._batch is None:
-            self.device = dev
+            self.device = logits.device
             # the engine's initial record: never presented = not correct, step -1
-            self._batch = (torch.zeros(self.n["train"], dtype=torch.bool, device=dev),
-                           torch.full((self.n["train"],), -1, dtype=torch.int32, device=dev))
-            self._loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            self._batch = (torch.zeros(self.n["train"], dtype=torch.bool, device=logits.device),
+                           torch.full((self.n["train"],), -1, dtype=torch.int32, device=logits.device))
             if self.optimizer is not None:
                 self._lr = float(self.optimizer.param_groups[0]["lr"])
-        # stays on the device: no synchronization per step
-        self._batch[0][idx] = logits.argmax(-1) == labels
+        self._batch[0][idx] = logits.argmax(-1) == self._labels_on("train", logits.device)[idx]
         self._batch[1][idx] = self.step
-        self._loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
         self._presented += len(idx)
         self.step += 1
 
@@ -244,45 +265,50 @@ class Recorder:
         """
         check("split", split, OneOf(SPLITS))
         logits = self._check_logits(logits)
-        dev = logits.device
-        idx = self._check_index(idx, split, len(logits), dev)
-        y = self._labels_on(split, dev)[idx]
-        self._check_given_labels("labels", labels, y, split)
+        idx = self._check_index(idx, split, len(logits), logits.device)
+        self._check_given_labels("labels", labels, self._labels_on(split, logits.device)[idx], split)
+        self.record_eval(split, idx, logits)
+
+    def record_eval(self, split: str, idx: torch.Tensor, logits: torch.Tensor) -> None:
+        """:meth:`on_eval` without its checks: ``idx`` (B,) int64 positions and float ``logits`` (B, C), one device."""
         if self._eval_start is None:
             self._eval_start = time.perf_counter()
-        n = self.n[split]
         if self._eval[split] is None:
-            self._eval[split] = {"correct": torch.zeros(n, dtype=torch.bool, device=dev),
-                                 "prob": torch.zeros(n, dtype=torch.float16, device=dev),
-                                 "margin": torch.zeros(n, dtype=torch.float16, device=dev),
-                                 "loss": torch.zeros(n, dtype=torch.float16, device=dev),
-                                 "seen": torch.zeros(n, dtype=torch.bool, device=dev)}
+            n, dev = self.n[split], logits.device
+            self._eval[split] = {name: torch.zeros(n, dtype=torch.bool if name == "correct" else torch.float16,
+                                                   device=dev) for name in self.fields}
+            self._eval[split]["seen"] = torch.zeros(n, dtype=torch.bool, device=dev)
         rec = self._eval[split]
-        if rec["seen"].device != dev:
-            idx, y, logits = idx.to(rec["seen"].device), y.to(rec["seen"].device), logits.to(rec["seen"].device)
-        logits = logits.float()  # as regutils.loop.evaluate: the probability of the float32 logits, then float16
-        label_logit = logits.gather(-1, y[:, None]).squeeze(-1)
-        other = logits.scatter(-1, y[:, None], float("-inf")).amax(-1)  # largest logit of another class
+        dev = rec["seen"].device
+        idx, logits = idx.to(dev), logits.to(dev).float()  # as the engine: records of the float32 logits
+        y = self._labels_on(split, dev)[idx]
         rec["correct"][idx], rec["prob"][idx] = label_record(logits, y)
-        rec["margin"][idx] = (label_logit - other).half()
-        rec["loss"][idx] = F.cross_entropy(logits, y, reduction="none").half()
+        if "margin" in rec:
+            for name, values in score_record(logits, y).items():
+                rec[name][idx] = values
         rec["seen"][idx] = True
 
-    def end_epoch(self) -> None:
-        """Close the epoch: its records join the run's; every sample of both splits must have been evaluated."""
+    def end_epoch(self, complete: bool = True) -> dict[str, np.ndarray]:
+        """Close the epoch and return its record (also kept for :meth:`trace` unless ``keep_epochs=False``).
+
+        Every sample of both splits must have been evaluated; ``complete=False`` lets samples that were
+        not keep the initial record (not correct, probability 0: a loop that skips the eval pass).
+        The record maps the trace's array names (``train_correct``, ``batch_step``, ...) to this epoch's
+        arrays, and ``history.<column>`` to this epoch's history value.
+        """
         for split in SPLITS:
             rec, n = self._eval[split], self.n[split]
             seen = 0 if rec is None else int(rec["seen"].sum())
-            if seen < n:
+            if complete and seen < n:
                 raise ValueError(f"epoch {self.epochs + 1}: {n - seen} of the {n} {split} samples were not "
                                  f"evaluated (on_eval); the record needs every sample at every epoch")
         end = time.perf_counter()
         row: dict[str, np.ndarray] = {}
         for split in SPLITS:
             rec, n = self._eval[split], self.n[split]
-            for name in EVAL_FIELDS:
-                if rec is None:  # an empty split
-                    row[f"{split}_{name}"] = np.zeros(0, bool if name == "correct" else np.float16)
+            for name in self.fields:
+                if rec is None:  # an empty split, or one not evaluated
+                    row[f"{split}_{name}"] = np.zeros(n, bool if name == "correct" else np.float16)
                 else:
                     row[f"{split}_{name}"] = rec[name].cpu().numpy()
         if self._batch is None:
@@ -292,16 +318,20 @@ class Recorder:
             row["batch_correct"], row["batch_step"] = (t.cpu().numpy() for t in self._batch)
         eval_start = self._eval_start if self._eval_start is not None else end
         train_start = self._epoch_start if self._epoch_start is not None else eval_start
+        loss = float(self._loss_sum) / self._presented if self._loss_sum is not None and self._presented else float("nan")
         history = {
-            "loss": float(self._loss_sum) / self._presented if self._presented else float("nan"),
+            "loss": loss,
             "train_acc": float(row["train_correct"].mean()),
             "test_acc": float(row["test_correct"].mean()) if self.n["test"] else float("nan"),
             "lr": self._lr, "seconds": eval_start - train_start, "eval_seconds": end - eval_start,
         }
         row.update({f"history.{k}": np.float64(v) for k, v in history.items()})
-        self._epochs.append(row)
+        if self.keep_epochs:
+            self._epochs.append(row)
+        self.finished += 1
         self._reset_epoch()
         self._epoch_start = time.perf_counter()  # the next epoch's training starts now
+        return row
 
     def on_epoch_end(self, model: torch.nn.Module, x_train: torch.Tensor, x_test: torch.Tensor | None = None,
                      batch_size: int | None = None) -> None:
@@ -331,17 +361,13 @@ class Recorder:
         param = next(model.parameters(), None)
         dev = param.device if param is not None else None
         modes = [m.training for m in model.modules()]
-        model.eval()
         try:
-            with torch.no_grad():
-                for split, x in inputs.items():
-                    if x is None or len(x) == 0:
-                        continue
-                    size = batch_size or eval_batch_size(x)
-                    for start in range(0, len(x), size):
-                        xb = x[start:start + size]
-                        xb = xb.to(dev, non_blocking=True) if dev is not None else xb
-                        self.on_eval(split, torch.arange(start, start + len(xb)), model(xb))
+            for split, x in inputs.items():
+                if x is None or len(x) == 0:
+                    continue
+                x = x.to(dev) if dev is not None else x
+                for start, logits in eval_logits(model, x, batch_size):
+                    self.on_eval(split, torch.arange(start, start + len(logits)), logits)
         finally:
             for m, mode in zip(model.modules(), modes):  # each submodule's own mode (frozen BatchNorm stays frozen)
                 m.training = mode
@@ -351,25 +377,16 @@ class Recorder:
 
     def _stacked(self, name: str) -> np.ndarray:
         if not self._epochs:
-            raise ValueError("no epoch recorded yet: call on_epoch_end (or on_eval ... end_epoch) first")
+            raise ValueError("no epoch recorded yet: call on_epoch_end (or on_eval ... end_epoch) first"
+                             if self.keep_epochs else "this recorder keeps no epochs (keep_epochs=False)")
         return np.stack([e[name] for e in self._epochs])
-
-    def margins(self, split: str = "train") -> np.ndarray:
-        """Eval-mode margins, float16 (T, N) or (T, M): logit of the label minus the largest other logit."""
-        check("split", split, OneOf(SPLITS))
-        return self._stacked(f"{split}_margin")
-
-    def losses(self, split: str = "train") -> np.ndarray:
-        """Eval-mode cross-entropy per sample and epoch, float16 (T, N) or (T, M)."""
-        check("split", split, OneOf(SPLITS))
-        return self._stacked(f"{split}_loss")
 
     def trace(self, meta: dict | None = None) -> Trace:
         """The run's :class:`regutils.trace.Trace` (the engine's format), with ``meta`` added to its metadata."""
         if self.in_progress:
             raise ValueError(f"epoch {self.epochs + 1} is in progress: close it with on_epoch_end or end_epoch "
                              "before taking the trace")
-        arrays = {f"{s}_{f}": self._stacked(f"{s}_{f}") for s in SPLITS for f in ("correct", "prob")}
+        arrays = {f"{s}_{f}": self._stacked(f"{s}_{f}") for s in SPLITS for f in self.fields}
         history = {k.split(".", 1)[1]: self._stacked(k) for k in self._epochs[0] if k.startswith("history.")}
         info = {
             "recorder": {"steps": self.step, "num_classes": self.num_classes},
@@ -385,23 +402,3 @@ class Recorder:
     def save(self, path: str | Path, key: str | None = None, meta: dict | None = None) -> Path:
         """Write :meth:`trace` with :func:`regutils.trace.save`: sealed for ``key`` (default: the file name), atomic."""
         return trace_module.save(self.trace(meta), path, key)
-
-    def save_scores_inputs(self, path: str | Path, key: str | None = None) -> Path:
-        """Write the margins and losses of both splits, and the labels, as a sealed ``.npz`` (atomic).
-
-        Arrays: ``margins_train`` (T, N), ``margins_test`` (T, M), ``losses_train``, ``losses_test``
-        (float16), ``y_train``, ``y_test``. Read back with :func:`load_scores_inputs`.
-        """
-        stored = {f"{kind}_{s}": self._stacked(f"{s}_{name}") for s in SPLITS
-                  for kind, name in (("margins", "margin"), ("losses", "loss"))}
-        stored.update(y_train=self.y["train"].numpy(), y_test=self.y["test"].numpy())
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **stored)
-        return trace_module.write_sealed(path, buf.getvalue(), key)
-
-
-def load_scores_inputs(path: str | Path, key: str | None = None) -> dict[str, np.ndarray]:
-    """The arrays :meth:`Recorder.save_scores_inputs` wrote, after checking the file's seal (TraceError otherwise)."""
-    payload = trace_module.verify(path, key)
-    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}

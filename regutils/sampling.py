@@ -4,6 +4,7 @@ Pruning removes a fraction of the training set ranked by a regularity score::
 
     from regutils import sampling
     kept = sampling.prune(0.3, "density", density=d, labels=labels, seed=0)
+    kept = sampling.prune(0.3, "lowest", score=el2n, labels=labels)     # any score: its lowest values first
 
 Difficulty-balanced test subsets (paper section 4.2) split the (CBGL,
 mal-generalizing events) plane into angular sectors around the centre of the
@@ -25,7 +26,9 @@ import pandas as pd
 
 from .validation import Int, check
 
-PRUNING_STRATEGIES = ("density", "cbtl", "forgetting", "random")
+PRUNING_STRATEGIES = ("density", "cbtl", "forgetting", "random")  # the paper's Fig. 12
+# any other per-sample score (EL2N, AUM, ...): its lowest or its highest values removed first
+SCORE_ORDERS = ("lowest", "highest")
 
 # Bin labels of angular_bins: the two half-axes of zero events, then sectors.
 LEFT_AXIS = 0
@@ -45,7 +48,7 @@ def _as_score(values, name):
     return values
 
 
-def prune(fraction, strategy, *, density=None, cbtl=None, events=None, labels=None, seed=0):
+def prune(fraction, strategy, *, density=None, cbtl=None, events=None, labels=None, seed=0, score=None):
     """Indices of the training samples kept after removing `fraction` of them.
 
     fraction: share REMOVED, in [0, 1]. Exactly removed_count(fraction, N)
@@ -56,35 +59,41 @@ def prune(fraction, strategy, *, density=None, cbtl=None, events=None, labels=No
         first (Jiang et al.); "forgetting" the least forgotten (fewest events)
         first (Toneva et al.); "random" a seeded random choice. The matching
         score (density, cbtl or events) must be given; "random" takes N from
-        whichever array is given.
+        whichever array is given. "lowest" and "highest" (:data:`SCORE_ORDERS`)
+        remove the lowest, or the highest, values of ``score`` first: any
+        other score, e.g. EL2N (its lowest: the easiest samples, Paul et al.)
+        or AUM (its highest).
     Ties in the score are broken by a random permutation drawn from
     ``numpy.random.default_rng(seed)``, so the result is deterministic under
     the seed. Returns sorted int64 indices.
     """
-    if strategy not in PRUNING_STRATEGIES:
-        raise ValueError(f"strategy must be one of {PRUNING_STRATEGIES}, got {strategy!r}")
+    allowed = PRUNING_STRATEGIES + SCORE_ORDERS
+    if strategy not in allowed:
+        raise ValueError(f"strategy must be one of {allowed}, got {strategy!r}")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
-    scores = {"density": density, "cbtl": cbtl, "forgetting": events}
-    given = [a for a in (density, cbtl, events, labels) if a is not None]
+    scores = {"density": density, "cbtl": cbtl, "forgetting": events, "lowest": score, "highest": score}
+    given = [a for a in (density, cbtl, events, score, labels) if a is not None]
     if strategy != "random" and scores[strategy] is None:
-        name = "events" if strategy == "forgetting" else strategy
+        name = {"forgetting": "events", "lowest": "score", "highest": "score"}.get(strategy, strategy)
         raise ValueError(f"strategy {strategy!r} needs the {name} score")
     if not given:
         raise ValueError("strategy 'random' needs labels or a score array to know N")
     n = len(given[0])
     for a in given:
         if _as_score(a, "scores and labels").shape != (n,):
-            raise ValueError("density, cbtl, events and labels must all have the same length")
+            raise ValueError("density, cbtl, events, score and labels must all have the same length")
+    if strategy in SCORE_ORDERS and np.isnan(np.asarray(score, dtype=np.float64)).any():
+        raise ValueError("score holds nan: a sample without a score cannot be ranked")
 
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     if strategy == "random":
         order = perm
     else:
-        score = np.asarray(scores[strategy], dtype=np.float64)[perm]
+        ranked = np.asarray(scores[strategy], dtype=np.float64)[perm]
         # Stable sort over a shuffled order: equal scores keep the random order.
-        key = score if strategy == "forgetting" else -score
+        key = ranked if strategy in ("forgetting", "lowest") else -ranked
         order = perm[np.argsort(key, kind="stable")]
 
     if labels is None:

@@ -2,9 +2,10 @@
 
     from regutils import scores
     from regutils.recorder import Recorder
-    a = scores.aum(rec.margins("train"))                        # (N,): area under the margin
+    a = scores.aum(trace.train_margin)                          # (N,): area under the margin
     a = scores.aum(scores.margin(logits_by_epoch, y_train))     # the same from logits (T, N, C)
     e = scores.el2n(probs_at_epoch, y_train)                    # (N,): from full softmax vectors (R, N, C)
+    e = runs.train_el2n[:, epoch - 1].mean(0)                   # the same from runs recorded with scores
     g = scores.grand([model_a, model_b], x_train, y_train)      # (N,): per-sample gradient norms, mean over models
     f = scores.forgetting(trace.batch_correct, never_learned="presentations")   # Toneva et al.'s ranking
     first = scores.first_learned(trace.train_correct)           # .first_correct, .learned_from

@@ -37,7 +37,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from . import models
 from .checkpoint import check_state_dict
 from .data import Data
-from .loop import RunConfig, evaluate
+from .loop import RunConfig, eval_logits
 
 
 def check_stackable(configs: list[RunConfig]) -> RunConfig:
@@ -105,8 +105,8 @@ class Stack:
         return losses.view(self.runs, -1).mean(1), logits
 
     def evaluator(self, batch_size: int | None, cuda: bool):
-        """f(x, y) -> correctness and label probability of every run, (R, N) each."""
-        return lambda x, y: evaluate(self.eval_logits, x, y, batch_size)
+        """f(x) -> the eval pass of every run: ``(start, logits (R, B, K))`` by batches."""
+        return lambda x: eval_logits(self.eval_logits, x, batch_size)
 
     def train_logits(self, x: torch.Tensor) -> torch.Tensor:
         self.base.train()

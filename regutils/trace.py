@@ -21,6 +21,13 @@ batch_step        int32 (T, N)     global optimizer step of that presentation
 y_train, y_test   int64            labels trained / tested on
 index_train/test  int64            index of each sample in its source data set
 noisy_train       bool (N,)        label replaced by label noise
+train_margin      float16 (T, N)   eval-mode logit of the label minus the largest
+test_margin       float16 (T, M)   other logit; None unless the run recorded
+                                   scores (``RunConfig.record_scores``)
+train_loss        float16 (T, N)   eval-mode cross-entropy; None likewise
+test_loss         float16 (T, M)
+train_el2n        float16 (T, N)   eval-mode || softmax - onehot(label) ||_2;
+test_el2n         float16 (T, M)   None likewise
 history           float64 (T,)     per epoch: loss, train_acc, test_acc, lr,
                                    seconds (training), eval_seconds
 meta              dict             config, data fingerprint, versions, device,
@@ -69,6 +76,8 @@ import numpy as np
 PACKED = ("train_correct", "test_correct", "batch_correct", "noisy_train")
 ARRAYS = ("train_correct", "test_correct", "train_prob", "test_prob", "batch_correct", "batch_step",
           "y_train", "y_test", "index_train", "index_test", "noisy_train")
+# per epoch and sample like the first six ARRAYS, recorded only when asked (RunConfig.record_scores)
+SCORE_ARRAYS = ("train_margin", "test_margin", "train_loss", "test_loss", "train_el2n", "test_el2n")
 FORMAT_VERSION = 2  # 2: sealed files; part of every cache key
 
 
@@ -91,6 +100,21 @@ class Trace:
     noisy_train: np.ndarray
     history: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    train_margin: np.ndarray | None = None
+    test_margin: np.ndarray | None = None
+    train_loss: np.ndarray | None = None
+    test_loss: np.ndarray | None = None
+    train_el2n: np.ndarray | None = None
+    test_el2n: np.ndarray | None = None
+
+    @property
+    def has_scores(self) -> bool:
+        """Whether the run recorded margins, losses and EL2N (:data:`SCORE_ARRAYS`)."""
+        return all(getattr(self, name) is not None for name in SCORE_ARRAYS)
+
+    def scores(self) -> dict[str, np.ndarray]:
+        """The recorded :data:`SCORE_ARRAYS` by name ({} when the run recorded none)."""
+        return {name: getattr(self, name) for name in SCORE_ARRAYS} if self.has_scores else {}
 
     @property
     def epochs(self) -> int:
@@ -109,10 +133,14 @@ class Trace:
         """Run ``r`` of a stacked trace."""
         if self.train_correct.ndim == 2:
             raise ValueError("run() needs a stacked trace; this one holds a single run")
-        per_run = {name: getattr(self, name)[r] for name in ARRAYS[:6]}
+        per_run = {name: a[r] for name, a in {**self.per_epoch(), **self.scores()}.items()}
         shared = {name: getattr(self, name) for name in ARRAYS[6:]}
         return Trace(**per_run, **shared, history={k: v[r] for k, v in self.history.items()},
                      meta=self.meta["runs"][r])
+
+    def per_epoch(self) -> dict[str, np.ndarray]:
+        """The record of every epoch (the first six :data:`ARRAYS`) by name."""
+        return {name: getattr(self, name) for name in ARRAYS[:6]}
 
 
 def stack(traces: list[Trace]) -> Trace:
@@ -126,7 +154,8 @@ def stack(traces: list[Trace]) -> Trace:
                 raise ValueError(f"cannot stack runs with different {name}: they were trained on different data")
         if t.train_correct.shape != first.train_correct.shape:
             raise ValueError("cannot stack runs with different numbers of epochs or samples")
-    per_run = {name: np.stack([getattr(t, name) for t in traces]) for name in ARRAYS[:6]}
+    recorded = ARRAYS[:6] + (SCORE_ARRAYS if all(t.has_scores for t in traces) else ())  # scores: only if all have them
+    per_run = {name: np.stack([getattr(t, name) for t in traces]) for name in recorded}
     shared = {name: getattr(first, name) for name in ARRAYS[6:]}
     history = {k: np.stack([t.history[k] for t in traces]) for k in first.history}
     return Trace(**per_run, **shared, history=history, meta={"runs": [t.meta for t in traces]})
@@ -290,7 +319,7 @@ def save(trace: Trace, path: str | os.PathLike, key: str | None = None) -> Path:
     """Write ``trace`` to ``path``, sealed for ``key`` (default: the key ``path`` is named after)."""
     path = Path(path)
     stored, shapes = {}, {}
-    for name in ARRAYS:
+    for name in ARRAYS + tuple(trace.scores()):
         a = np.asarray(getattr(trace, name))
         if name in PACKED:
             shapes[name] = a.shape
@@ -325,6 +354,8 @@ def load(path: str | os.PathLike, key: str | None = None) -> Trace:
                 arrays[name] = np.unpackbits(stored[f"{name}.bits"], axis=-1, count=shape[-1]).astype(bool)
             else:
                 arrays[name] = stored[name]
+        if any(name in stored for name in SCORE_ARRAYS):  # all or none
+            arrays.update({name: stored[name] for name in SCORE_ARRAYS})
         history = {k.split(".", 1)[1]: v for k, v in stored.items() if k.startswith("history.")}
         return Trace(**arrays, history=history, meta=meta)
     except Exception as err:  # noqa: BLE001

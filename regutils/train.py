@@ -17,7 +17,10 @@ Each epoch is a pass over the training set in a seeded random order, with the
 training-mode correctness of every sample at its presentation recorded
 (``batch_correct``, ``batch_step``), followed by an eval-mode pass over all
 training and all test samples recording correctness and the probability of
-the label (``*_correct``, ``*_prob``). See :mod:`regutils.trace` for the record.
+the label (``*_correct``, ``*_prob``; with ``record_scores`` also the margin,
+loss and EL2N). Both records are made by :class:`regutils.recorder.Recorder`,
+one per run, the recorder any training loop can use. See :mod:`regutils.trace`
+for the record.
 
 Hyperparameters (one place, with units):
 
@@ -62,6 +65,7 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -73,8 +77,9 @@ from .checkpoint import (check_generator_state, check_record, check_state_dict, 
                          merge_run_states, new_history, new_record, record_until, restore_record, save_checkpoint,
                          save_weights, usable_checkpoint)
 from .data import Data, augment
-from .loop import (MAX_RUNS, MAX_SEED, RunConfig, add_dropout, evaluate, fgsm_input, finish_trace, inference_copy,
+from .loop import (MAX_RUNS, MAX_SEED, RunConfig, add_dropout, eval_logits, fgsm_input, finish_trace, inference_copy,
                    load_for, make_optimizer, make_scheduler, minibatches, progress_default, resolve_device, run_key)
+from .recorder import Recorder
 from .stacked import Stack, check_stackable
 from .trace import Trace, TraceError, quarantine, stack
 from .validation import Int, check, is_int
@@ -119,9 +124,9 @@ class OneRun:
         return loss[None], logits[None]
 
     def evaluator(self, batch_size: int | None, cuda: bool):
-        """f(x, y) -> correctness and label probability, (1, N) each, of an inference copy of the model."""
+        """f(x) -> the eval pass of an inference copy of the model: ``(start, logits (1, B, K))`` by batches."""
         net = inference_copy(self.model)
-        return lambda x, y: tuple(t[None] for t in evaluate(net, x, y, batch_size, True, cuda))
+        return lambda x: ((start, z[None]) for start, z in eval_logits(net, x, batch_size, True, cuda))
 
     def state_dicts(self) -> list[dict]:
         return [self.model.state_dict()]
@@ -175,7 +180,7 @@ def train_runs(configs: list[RunConfig], data: Data | None = None, *, device: st
         return family, opt, make_scheduler(config, opt), [torch.Generator().manual_seed(c.seed) for c in configs]
 
     family, opt, sched, gens = fresh()
-    rec, history = new_record(epochs, n, m, (runs,)), new_history(epochs, (runs,))
+    rec, history = new_record(epochs, n, m, (runs,), config.record_scores), new_history(epochs, (runs,))
     start_epoch, step = 0, 0
 
     # ---- resume: all or nothing, every part loaded into a fresh family and checked before it is adopted
@@ -209,18 +214,20 @@ def train_runs(configs: list[RunConfig], data: Data | None = None, *, device: st
                 torch.cuda.set_rng_state(states[0]["cuda_rng"], dev)
             start_epoch, step = restore_record(rec, history, state), state["step"]
 
+    # the record of every sample, one recorder per run; the loop keeps the epochs (they are checkpointed)
+    recorders = [Recorder(n, m, data.y_train, data.y_test, record_scores=config.record_scores, keep_epochs=False)
+                 for _ in configs]
+    for recorder in recorders:
+        recorder.step = step
     desc = f"{config.arch} seed {config.seed}" if runs == 1 else f"{config.arch} x{runs} stacked"
     bar = tqdm(range(start_epoch, epochs if stop_after is None else stop_after), desc=desc, unit="epoch",
                initial=start_epoch, total=epochs, disable=not progress, leave=False)
-    rows = torch.arange(runs, device=dev)[:, None]
     for epoch in bar:
         # ---- train one epoch: every run on its own minibatches of its own sample order, each sample
         #      recorded at its presentation
         t0 = time.perf_counter()
         lr = opt.param_groups[0]["lr"]
         loss_sum = torch.zeros(runs, device=dev)
-        batch_correct = torch.zeros(runs, n, dtype=torch.bool, device=dev)
-        batch_step = torch.full((runs, n), -1, dtype=torch.int32, device=dev)
         orders = [minibatches(torch.randperm(n, generator=g), config.batch_size) for g in gens]
         for chunks in zip(*orders):
             idx = torch.stack(chunks).to(dev)  # (R, B): batch sizes agree, since n and batch_size do
@@ -233,8 +240,8 @@ def train_runs(configs: list[RunConfig], data: Data | None = None, *, device: st
             opt.step()
             loss_sum += losses.detach() * idx.shape[1]
             if track_batches:
-                batch_correct[rows, idx] = logits.detach().argmax(-1) == yb
-                batch_step[rows, idx] = step
+                for recorder, positions, z in zip(recorders, idx, logits.detach()):
+                    recorder.record_batch(positions, z)
             step += 1
         sched.step()
         if cuda:
@@ -243,11 +250,15 @@ def train_runs(configs: list[RunConfig], data: Data | None = None, *, device: st
 
         # ---- eval-mode pass of every run over all training and all test samples
         if track_epochs:
-            evaluate_all = family.evaluator(eval_batch_size, cuda)
-            for split, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
-                ok, p = evaluate_all(x, y)
-                rec[f"{split}_correct"][:, epoch], rec[f"{split}_prob"][:, epoch] = ok.cpu().numpy(), p.cpu().numpy()
-        rec["batch_correct"][:, epoch], rec["batch_step"][:, epoch] = batch_correct.cpu().numpy(), batch_step.cpu().numpy()
+            logits_of = family.evaluator(eval_batch_size, cuda)
+            for split, x in (("train", x_tr), ("test", x_te)):
+                for start, z in logits_of(x):
+                    positions = torch.arange(start, start + z.shape[-2], device=dev)
+                    for recorder, z_run in zip(recorders, z):
+                        recorder.record_eval(split, positions, z_run)
+        rows = [recorder.end_epoch(complete=track_epochs) for recorder in recorders]
+        for name in rec:
+            rec[name][:, epoch] = np.stack([row[name] for row in rows])
         t2 = time.perf_counter()
 
         history["loss"][:, epoch] = loss_sum.double().cpu().numpy() / n

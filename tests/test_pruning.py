@@ -180,3 +180,19 @@ def test_judgements_refuse_what_the_table_lacks():
         pruning._accuracy_by_fraction(table, "density")
     with pytest.raises(ValueError, match="density"):
         pruning.radius_means(table[table["strategy"] == "cbtl"])
+
+
+def test_el2n_and_aum_strategies_remove_the_easiest_first():
+    cbtl, events = np.arange(6.0), np.zeros(6)
+    el2n = np.array([0.9, 0.05, 0.5, 0.3, 1.2, 0.1])  # low: easy
+    aum = np.array([-1.0, 4.0, 0.5, 2.0, -3.0, 3.0])  # high: easy
+    assert pruning.kept_indices("el2n", 0.5, cbtl=cbtl, events=events, score=el2n).tolist() == [0, 2, 4]
+    assert pruning.kept_indices("aum", 0.5, cbtl=cbtl, events=events, score=aum).tolist() == [0, 2, 4]
+    # the generic orders give the same; the opposite order keeps the other half
+    assert pruning.kept_indices("lowest", 0.5, cbtl=cbtl, events=events, score=el2n).tolist() == [0, 2, 4]
+    assert pruning.kept_indices("highest", 0.5, cbtl=cbtl, events=events, score=el2n).tolist() == [1, 3, 5]
+    config = pruning.pruned_config(BASE, "el2n", 0.5, cbtl=cbtl, events=events, score=el2n)
+    assert config.data.train_keep == (0, 2, 4)
+    with pytest.raises(ValueError, match="needs its score"):
+        pruning.kept_indices("aum", 0.5, cbtl=cbtl, events=events)
+    assert "el2n" not in pruning.STRATEGIES  # the paper's four strategies stay the pruning chapter's

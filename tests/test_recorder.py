@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from regutils import models
 from regutils.data import DataConfig, augment
 from regutils.loop import load_for, make_optimizer, make_scheduler, minibatches
-from regutils.recorder import Recorder, load_scores_inputs
-from regutils.trace import ARRAYS, TraceError, load
+from regutils.recorder import Recorder
+from regutils.trace import ARRAYS, SCORE_ARRAYS, TraceError, load
 from regutils.train import RunConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -30,14 +30,18 @@ def mlp():
 
 
 def reference(model, x, y):
-    """Eval-mode correctness, label probability, margin and loss, computed directly."""
+    """Eval-mode correctness, label probability, margin, loss and EL2N, computed directly."""
     with torch.no_grad():
         z = model.eval()(x)
     order = z.sort(1, descending=True).values
     label = z[torch.arange(len(y)), y]
     other = torch.where(label == order[:, 0], order[:, 1], order[:, 0])
-    return ((z.argmax(1) == y).numpy(), z.softmax(1)[torch.arange(len(y)), y].half().numpy(),
-            (label - other).half().numpy(), F.cross_entropy(z, y, reduction="none").half().numpy())
+    p = z.softmax(1)
+    error = p.clone()
+    error[torch.arange(len(y)), y] -= 1
+    return ((z.argmax(1) == y).numpy(), p[torch.arange(len(y)), y].half().numpy(),
+            (label - other).half().numpy(), F.cross_entropy(z, y, reduction="none").half().numpy(),
+            error.pow(2).sum(1).sqrt().half().numpy())
 
 
 def user_loop(eval_path="epoch_end", drop_last=False, epochs=EPOCHS):
@@ -47,7 +51,7 @@ def user_loop(eval_path="epoch_end", drop_last=False, epochs=EPOCHS):
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     rec = Recorder(n_train=N, n_test=M, y_train=y_tr.numpy(), y_test=y_te.numpy(), optimizer=opt)
     ref = {k: [] for k in ("train_correct", "test_correct", "train_prob", "test_prob", "train_margin",
-                           "train_loss", "batch_correct", "batch_step")}
+                           "train_loss", "train_el2n", "batch_correct", "batch_step")}
     g, step = torch.Generator().manual_seed(1), 0
     for _ in range(epochs):
         batch_correct, batch_step = np.zeros(N, bool), np.full(N, -1, np.int32)
@@ -75,12 +79,13 @@ def user_loop(eval_path="epoch_end", drop_last=False, epochs=EPOCHS):
                         rec.on_eval(split, part.numpy(), model(x[part]))
             rec.end_epoch()
         for split, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
-            correct, prob, margin, loss = reference(model, x, y)
+            correct, prob, margin, loss, el2n = reference(model, x, y)
             ref[f"{split}_correct"].append(correct)
             ref[f"{split}_prob"].append(prob)
             if split == "train":
                 ref["train_margin"].append(margin)
                 ref["train_loss"].append(loss)
+                ref["train_el2n"].append(el2n)
         ref["batch_correct"].append(batch_correct)
         ref["batch_step"].append(batch_step)
     return rec, {k: np.stack(v) for k, v in ref.items()}
@@ -93,11 +98,16 @@ def test_recorder_matches_a_direct_reference():
     assert trace.train_prob.dtype == np.float16 and trace.batch_step.dtype == np.int32
     for name in ("train_correct", "test_correct", "train_prob", "test_prob", "batch_correct", "batch_step"):
         np.testing.assert_array_equal(getattr(trace, name), ref[name], err_msg=name)
-    np.testing.assert_array_equal(rec.margins("train"), ref["train_margin"])
-    np.testing.assert_allclose(rec.losses("train").astype(float), ref["train_loss"].astype(float), rtol=1e-3, atol=1e-3)
-    assert rec.margins("test").shape == rec.losses("test").shape == (EPOCHS, M)
+    np.testing.assert_array_equal(trace.train_margin, ref["train_margin"])
+    for name in ("train_loss", "train_el2n"):
+        np.testing.assert_allclose(getattr(trace, name).astype(float), ref[name].astype(float), rtol=1e-3, atol=1e-3)
+    assert trace.test_margin.shape == trace.test_loss.shape == trace.test_el2n.shape == (EPOCHS, M)
+    assert all(getattr(trace, name).dtype == np.float16 for name in SCORE_ARRAYS)
     # the margin is positive exactly where the sample is correct (no ties in float32 logits)
-    np.testing.assert_array_equal(rec.margins("train") > 0, trace.train_correct)
+    np.testing.assert_array_equal(trace.train_margin > 0, trace.train_correct)
+    # EL2N lies in [1 - p, sqrt(2) (1 - p)] for the probability p of the label
+    p = trace.train_prob.astype(float)
+    assert ((trace.train_el2n >= (1 - p) - 2e-3) & (trace.train_el2n <= np.sqrt(2) * (1 - p) + 2e-3)).all()
     steps_per_epoch = -(-N // BATCH)
     assert trace.batch_step.min() == 0 and trace.batch_step.max() == EPOCHS * steps_per_epoch - 1
     assert rec.step == EPOCHS * steps_per_epoch
@@ -112,11 +122,8 @@ def test_on_eval_path_equals_on_epoch_end_path():
     a, _ = user_loop("epoch_end")
     b, _ = user_loop("on_eval")
     ta, tb = a.trace(), b.trace()
-    for name in ARRAYS:
+    for name in ARRAYS + SCORE_ARRAYS:
         np.testing.assert_array_equal(getattr(ta, name), getattr(tb, name), err_msg=name)
-    for split in ("train", "test"):
-        np.testing.assert_array_equal(a.margins(split), b.margins(split))
-        np.testing.assert_array_equal(a.losses(split), b.losses(split))
 
 
 def test_dropped_samples_keep_the_engine_initial_record():
@@ -133,7 +140,7 @@ def test_save_load_round_trip(tmp_path):
     path = rec.save(tmp_path / "mine.npz", meta={"note": "user loop"})
     loaded = load(path, "mine")
     trace = rec.trace()
-    for name in ARRAYS:
+    for name in ARRAYS + SCORE_ARRAYS:
         np.testing.assert_array_equal(getattr(loaded, name), getattr(trace, name), err_msg=name)
         assert getattr(loaded, name).dtype == getattr(trace, name).dtype
     for k, v in trace.history.items():
@@ -142,11 +149,6 @@ def test_save_load_round_trip(tmp_path):
     with pytest.raises(TraceError, match="belongs to run"):
         load(path, "another")
 
-    scores_path = rec.save_scores_inputs(tmp_path / "mine.scores.npz")
-    inputs = load_scores_inputs(scores_path, "mine")
-    np.testing.assert_array_equal(inputs["margins_train"], rec.margins("train"))
-    np.testing.assert_array_equal(inputs["losses_test"], rec.losses("test"))
-    np.testing.assert_array_equal(inputs["y_train"], trace.y_train)
 
 
 def test_on_epoch_end_restores_each_submodule_mode():
@@ -174,7 +176,7 @@ def test_on_epoch_end_restores_each_submodule_mode():
     (lambda r: r.on_eval("valid", [0], torch.zeros(1, C)), "split='valid' must be one of train, test"),
     (lambda r: r.on_eval("test", [M], torch.zeros(1, C)), "outside the test set"),
     (lambda r: r.end_epoch(), "were not evaluated"),
-    (lambda r: r.margins("train"), "no epoch recorded"),
+    (lambda r: r.trace(), "no epoch recorded"),
     (lambda r: r.on_epoch_end(mlp(), torch.zeros(N - 1, D), torch.zeros(M, D)), "x_train must be a tensor"),
 ])
 def test_bad_inputs_raise_value_error(call, message):
@@ -207,8 +209,9 @@ def test_bad_construction_and_unfinished_epochs():
 def test_recorder_reproduces_the_engine_bit_for_bit(augmented):
     """The engine's run replayed in a user loop: same seeding, sample order, augmentation and optimizer."""
     config = RunConfig(DataConfig("digits", augment=augmented, train_size=200, test_size=60), arch="mlp",
-                       epochs=2, batch_size=32)
+                       epochs=2, batch_size=32, record_scores=True)
     engine = train(config, device="cpu", progress=False)
+    assert engine.has_scores
 
     data = load_for(config.data, config.arch)
     torch.manual_seed(config.seed)  # as the engine before it builds the model
@@ -233,7 +236,7 @@ def test_recorder_reproduces_the_engine_bit_for_bit(augmented):
         sched.step()
         rec.on_epoch_end(model, data.x_train, data.x_test)
     mine = rec.trace()
-    for name in ARRAYS:
+    for name in ARRAYS + SCORE_ARRAYS:
         np.testing.assert_array_equal(getattr(mine, name), getattr(engine, name), err_msg=name)
     for column in ("train_acc", "test_acc", "lr"):
         np.testing.assert_array_equal(mine.history[column], engine.history[column], err_msg=column)

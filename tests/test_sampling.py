@@ -117,6 +117,31 @@ def test_missing_score_and_unknown_strategy():
         sampling.prune(0.1, "density", density=np.zeros(5), labels=np.zeros(4))
 
 
+def test_score_orders_remove_the_lowest_or_the_highest_first():
+    score = np.array([0.9, 0.1, 0.5, 0.3, 0.7, 0.2])
+    assert sampling.prune(0.5, "lowest", score=score).tolist() == [0, 2, 4]  # 0.1, 0.2, 0.3 removed
+    assert sampling.prune(0.5, "highest", score=score).tolist() == [1, 3, 5]  # 0.9, 0.7, 0.5 removed
+    # per class: the lowest of each class goes first
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert sampling.prune(1 / 3, "lowest", score=score, labels=labels).tolist() == [0, 2, 3, 4]
+    # the other scores given alongside do not change the ranking
+    assert sampling.prune(0.5, "highest", score=score, cbtl=-score, events=score).tolist() == [1, 3, 5]
+
+
+def test_score_orders_break_ties_by_the_seed_and_refuse_what_they_cannot_rank():
+    score = np.zeros(40)
+    score[:5] = -1.0  # the five lowest always go first
+    runs = [sampling.prune(0.5, "lowest", score=score, seed=s) for s in range(5)]
+    assert all(not set(range(5)) & set(k.tolist()) for k in runs)
+    assert len({tuple(k) for k in runs}) > 1
+    with pytest.raises(ValueError, match="needs the score score"):
+        sampling.prune(0.5, "lowest", cbtl=score)
+    with pytest.raises(ValueError, match="nan"):
+        sampling.prune(0.5, "highest", score=np.array([0.1, np.nan, 0.2]))
+    with pytest.raises(ValueError, match="same length"):
+        sampling.prune(0.5, "highest", score=np.zeros(3), labels=np.zeros(4))
+
+
 # --- angular bins and balanced subsets ----------------------------------------
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from regutils import trace as trace_module
 from regutils.data import DataConfig
 from regutils.cache import Cache
-from regutils.trace import ARRAYS, Trace, TraceError, cache_key, load, save, seal, stack
+from regutils.trace import ARRAYS, SCORE_ARRAYS, Trace, TraceError, cache_key, load, save, seal, stack
 from regutils.train import RunConfig, get_run, run_key
 
 
@@ -26,8 +26,17 @@ def random_trace(rng, epochs=4, n=13, m=7, labels_seed=0):
     )
 
 
+def with_scores(trace: Trace, rng) -> Trace:
+    """``trace`` with random margins, losses and EL2N of its shape (a run that recorded scores)."""
+    for name in SCORE_ARRAYS:
+        like = trace.train_prob if name.startswith("train") else trace.test_prob
+        setattr(trace, name, rng.normal(size=like.shape).astype(np.float16))
+    return trace
+
+
 def assert_same(a: Trace, b: Trace):
-    for name in ARRAYS:
+    assert a.has_scores == b.has_scores
+    for name in ARRAYS + (SCORE_ARRAYS if a.has_scores else ()):
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype and x.shape == y.shape, name
         np.testing.assert_array_equal(x, y, err_msg=name)
@@ -160,6 +169,22 @@ def test_stack_adds_a_run_axis_and_run_takes_it_off():
         assert stacked.run(r).meta == single.meta
     with pytest.raises(ValueError, match="single run"):
         runs[0].run(0)
+
+
+def test_scores_round_trip_stack_and_unstack_and_are_dropped_unless_every_run_has_them(tmp_path):
+    rng = np.random.default_rng(8)
+    runs = [with_scores(random_trace(rng, epochs=3, n=13, m=7), rng) for _ in range(3)]
+    loaded = load(save(runs[0], tmp_path / "scored.npz"))
+    assert loaded.has_scores and set(loaded.scores()) == set(SCORE_ARRAYS)
+    assert_same(loaded, runs[0])
+    stacked = stack(runs)
+    assert stacked.train_el2n.shape == (3, 3, 13) and stacked.test_margin.shape == (3, 3, 7)
+    for r, single in enumerate(runs):
+        assert_same(stacked.run(r), single)
+    mixed = stack([runs[0], random_trace(rng, epochs=3, n=13, m=7)])
+    assert not mixed.has_scores and mixed.train_margin is None and mixed.scores() == {}
+    plain = load(save(random_trace(rng), tmp_path / "plain.npz"))
+    assert not plain.has_scores and all(getattr(plain, name) is None for name in SCORE_ARRAYS)
 
 
 def test_stack_refuses_different_data_or_lengths():

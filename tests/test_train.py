@@ -19,9 +19,9 @@ from regutils.data import SHIPPED_SUBSET, DataConfig, load
 from regutils.cache import Cache
 from regutils.trace import ARRAYS, TraceError
 from regutils.checkpoint import load_checkpoint, load_weights
-from regutils.loop import minibatches
-from regutils.train import (RunConfig, add_dropout, evaluate, fgsm_input, get_run, get_runs,
-                            inference_copy, load_for, run_key, train)
+from regutils.loop import evaluate, minibatches
+from regutils.train import (RunConfig, add_dropout, fgsm_input, get_run, get_runs, inference_copy, load_for, run_key,
+                            train)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_DIGITS = DataConfig("digits", train_size=200, test_size=60)
@@ -556,3 +556,36 @@ def test_one_cycle_run_records_its_rates_and_resumes(tmp_path):
     resumed = train(config, checkpoint=checkpoint, progress=False)
     assert resumed.meta["resumed_from_epoch"] == 2
     assert_same_record(resumed, whole)
+
+
+def test_recording_scores_adds_margins_losses_and_el2n_and_changes_nothing_else():
+    from regutils.trace import SCORE_ARRAYS
+
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=2, batch_size=64)
+    plain, scored = (train(replace(config, record_scores=flag), progress=False) for flag in (False, True))
+    assert not plain.has_scores and plain.scores() == {} and scored.has_scores
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(plain, name), getattr(scored, name), err_msg=name)
+    for column in ("loss", "train_acc", "test_acc", "lr"):
+        np.testing.assert_array_equal(plain.history[column], scored.history[column])
+    for name in SCORE_ARRAYS:
+        n = len(scored.y_train) if name.startswith("train") else len(scored.y_test)
+        assert getattr(scored, name).shape == (2, n) and getattr(scored, name).dtype == np.float16
+    np.testing.assert_array_equal(scored.train_margin > 0, scored.train_correct)
+    np.testing.assert_allclose(np.exp(-scored.test_loss.astype(float)), scored.test_prob.astype(float), atol=2e-3)
+    # the flag is part of the key only when on: runs cached before it keep their keys
+    assert "record_scores" not in config.key_dict() and run_key(config) != run_key(replace(config, record_scores=True))
+
+
+def test_a_run_recording_scores_resumes_to_the_same_scores(tmp_path):
+    from regutils.trace import SCORE_ARRAYS
+
+    config = RunConfig(SMALL_DIGITS, arch="mlp", epochs=3, batch_size=64, record_scores=True)
+    path = tmp_path / "run.ckpt.pt"
+    train(config, checkpoint=path, stop_after=1, progress=False)  # stops after epoch 1, its checkpoint kept
+    resumed = train(config, checkpoint=path, progress=False)
+    assert resumed.meta["resumed_from_epoch"] == 1
+    uninterrupted = train(config, progress=False)
+    assert_same_record(resumed, uninterrupted)
+    for name in SCORE_ARRAYS:
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(uninterrupted, name), err_msg=name)
