@@ -16,7 +16,8 @@ Modules, from images to pages (``python -m regutils.layout`` checks that imports
             record and its sealed files), checkpoint (resumable state, final weights),
             cache (the trace directory and its locks), bundle (shipped runs),
             sweep (runs on a Dask cluster), validation (declared argument checks),
-            recorder (any training loop records a trace)
+            recorder (any training loop records a trace; the engine records through it),
+            lightning and huggingface (the recorder as a callback of those trainers)
   analysis  measures, density, sampling, sync, probe, picks, stats, stability,
             robustness, pruning, algorithms, contingency, easy_hard, features,
             fitting, sensitivity, scores (the other tools' per-sample scores:

@@ -12,5 +12,6 @@ scorecard (the paper's claims as tested verdicts). Each module is tested in
     records = setup.compare_records(runs, seed=s.seed)
 
 Modules, in the book's order: setup, primer, randomness, representation, memorization,
-robustness, learnability, pruning, testing, shallow_deep, easy_hard, arpit.
+robustness, learnability, pruning, every_measure (the other tools' scores from one trace), testing,
+shallow_deep, easy_hard, arpit.
 """
