@@ -23,7 +23,8 @@ Modules, from images to pages (``python -m regutils.layout`` checks that imports
             fitting, sensitivity, scores (the other tools' per-sample scores:
             AUM, EL2N, GraNd, forgetting conventions), exports (files other tools read)
   book      claims (claims as tested predicates), report (scorecards), profiles,
-            plots, chapters (each chapter's computation, figures and scorecard),
+            plots, explorer (the interactive planes, BokehJS inline),
+            chapters (each chapter's computation, figures and scorecard),
             book (execute and build), cli (``python -m regutils --help``),
             layout (the architecture checks)
 """

@@ -249,6 +249,9 @@ CHAPTER_PARAMETERS: dict[str, dict[str, dict]] = {
         "positions": {"*": 10},  # thumbnails placed in the planes
         "ray_step_deg": {"*": 18.0},  # angular sectors of the difficulty-balanced subsets (paper §4.2)
         "min_group": {"*": 5},  # samples a CBTL value needs for its mean events to count in the peak
+        # samples per plane in the explorer, a share of each class (None: all): each carries its image into the
+        # page, and 400 colour images per plane keep the page under 5 MB
+        "explorer_points": {"digits": None, "*": 400},
     },
     "robustness": {
         "n_boot": {"*": 1000},  # bootstrap resamples of the correlations' intervals
