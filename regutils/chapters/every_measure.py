@@ -276,16 +276,21 @@ def notable(corr: pd.DataFrame, split: str, m: Measures) -> str:
     raw, turned = _pairs(corr), _pairs(oriented(corr, split))
     if raw.empty:
         return "No pair of measures varies over these samples: there is no correlation to read."
-    name = lambda pair: f"{label[pair[0]]} and {label[pair[1]]}"  # noqa: E731
-    best, worst = turned.idxmax(), turned.idxmin()
-    lines = [f"- Most alike, once every measure is turned so that easy samples score high: {name(best)} "
-             f"(ρ = {corr.loc[best]:+.2f} as drawn)."]
-    if turned[worst] < 0:
-        lines.append(f"- Most opposed: {name(worst)} (ρ = {corr.loc[worst]:+.2f} as drawn): what one calls easy the "
-                     "other tends to call hard.")
-    else:
-        lines.append(f"- No two measures with an easy end disagree in sign; the weakest agreement: {name(worst)} "
-                     f"(ρ = {corr.loc[worst]:+.2f} as drawn).")
+
+    def name(pair):
+        return f"{label[pair[0]]} and {label[pair[1]]}"
+
+    lines = []
+    if not turned.empty:
+        best, worst = turned.idxmax(), turned.idxmin()
+        lines.append(f"- Most alike, once every measure is turned so that easy samples score high: {name(best)} "
+                     f"(ρ = {corr.loc[best]:+.2f} as drawn).")
+        if turned[worst] < 0:
+            lines.append(f"- Most opposed: {name(worst)} (ρ = {corr.loc[worst]:+.2f} as drawn): what one calls easy "
+                         "the other tends to call hard.")
+        else:
+            lines.append(f"- No two measures with an easy end disagree in sign; the weakest agreement: {name(worst)} "
+                         f"(ρ = {corr.loc[worst]:+.2f} as drawn).")
     free = raw.abs().idxmin()
     lines.append(f"- Closest to independent: {name(free)} (ρ = {corr.loc[free]:+.2f}).")
     pairs = ([("events", "toneva", "the same count on two records, under two conventions"),
