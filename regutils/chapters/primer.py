@@ -96,9 +96,9 @@ def plot_toy(correct, radius: float = 1.0, names=None) -> plt.Figure:
     record = np.asarray(correct).T
     names = sample_names(record.shape[1]) if names is None else names
     x, y = measures.cbtl(record), measures.forgetting_events(record)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.4), gridspec_kw={"width_ratios": [1.3, 1]})
     draw_record(left, record, names)
-    left.set_title("the record: dark = correct, x = forgetting event")
+    left.set_title("the record:\ndark = correct, x = forgetting event")
     right.scatter(x, y, s=40, zorder=3)
     for name, xi, yi in zip(names, x, y):  # one label and circle per hand-made sample
         right.annotate(name, (xi, yi), textcoords="offset points", xytext=(5, 5))
@@ -108,7 +108,7 @@ def plot_toy(correct, radius: float = 1.0, names=None) -> plt.Figure:
     right.set_aspect("equal")
     right.set_xlabel("CBTL")
     right.set_ylabel("forgetting events")
-    right.set_title(f"the (CBTL, events) plane, circles of radius {radius:g}")
+    right.set_title(f"the (CBTL, events) plane,\ncircles of radius {radius:g}")
     fig.tight_layout()
     return fig
 
@@ -176,9 +176,9 @@ def plot_real_records(m: RunMeasures, k: int = 24) -> plt.Figure:
     plots.use_style()
     shown = picks.spread_over_plane(m.cbtl, m.events, k=k)
     shown = shown[np.lexsort((m.events[shown], m.cbtl[shown]))[::-1]]
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH_IN, 5))
     draw_record(ax, m.record[:, shown], [f"#{i}  CBTL {m.cbtl[i]}, F {m.events[i]}" for i in shown])
-    ax.set_title(f"{len(shown)} training samples spread over the (CBTL, events) plane (dark = correct, x = event)")
+    ax.set_title(f"{len(shown)} training samples spread over the (CBTL, events) plane\n(dark = correct, x = event)")
     fig.tight_layout()
     return fig
 
@@ -191,7 +191,8 @@ def jitter(n: int, seed: int) -> np.ndarray:
 def plot_one_run(m: RunMeasures) -> plt.Figure:
     """CBTL and CBGL histograms, the training plane coloured by density, and learnability along CBTL."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.4))
+    axes = plots.panel_grid(fig, 3, ncols=2, panel_height=3.4)
     plots.histogram_1d(axes[0], m.cbtl, m.cbgl, labels=("train: CBTL", "test: CBGL"))
     axes[0].set_xlabel("epochs correct")
     axes[0].set_ylabel("fraction of samples")
@@ -294,7 +295,7 @@ def noise_summary(nl: NoisyLabels) -> str:
 def plot_label_noise(nl: NoisyLabels) -> plt.Figure:
     """The noisy run's training samples in the (CBTL, events) plane by kind of label (left), their CBTL (right)."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.6))
     dx, dy = jitter(nl.cbtl.size, seed=1)
     for mask, name, color in ((~nl.noisy, "clean label", plots.COLORS["train"]),
                               (nl.noisy, "noisy label", plots.COLORS["test"])):

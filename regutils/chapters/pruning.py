@@ -99,16 +99,18 @@ def plot_removal(sc: Scores, fraction: float, seed: int = 0) -> plt.Figure:
     """The training plane, one panel per strategy: each point's area its samples, its colour the share removed."""
     plots.use_style()
     strategies = prune.STRATEGIES
-    fig, axes = plt.subplots(1, len(strategies), figsize=(3.6 * len(strategies), 3.6), sharey=True,
-                             layout="constrained", squeeze=False)
-    for ax, strategy in zip(axes[0], strategies):
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.2), layout="constrained")
+    axes = plots.panel_grid(fig, len(strategies), ncols=2, panel_height=3.2, sharex=True, sharey=True)
+    for ax, strategy in zip(axes, strategies):
         k = kept(sc, strategy, fraction, seed=seed)
         points = prune.removal_map(sc.cbtl, sc.events, k)
         shown = ax.scatter(points["cbtl"], points["events"], s=4 + 200 * points["samples"] / points["samples"].max(),
                            c=points["removed_share"], cmap="viridis", vmin=0, vmax=1, alpha=0.8, linewidths=0)
         ax.set_title(f"{strategy}: {len(sc.cbtl) - len(k)} removed")
+    for ax in axes[-2:]:
         ax.set_xlabel("CBTL (run mean)")
-    axes[0, 0].set_ylabel("forgetting events (run mean)")
+    for ax in axes[::2]:
+        ax.set_ylabel("forgetting events (run mean)")
     fig.colorbar(shown, ax=axes, shrink=0.8, label="share of the point's samples removed")
     return fig
 
@@ -136,7 +138,7 @@ def plot_accuracy(table: pd.DataFrame, sc: Scores) -> plt.Figure:
     The grey band is the full set's mean ± one standard deviation over the main runs.
     """
     plots.use_style()
-    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.8), sharey=True)
     for r, rows in table[table["strategy"] == "density"].groupby("radius"):
         ax_a.plot(rows["fraction"], rows["test_acc"], marker="o", label=f"r = {r:g}")
     ax_a.set_title("(a) density strategy, several radii")

@@ -83,8 +83,8 @@ def training_summary(traces: dict) -> pd.DataFrame:
 def plot_representations(by_group: dict) -> plt.Figure:
     """One column per group: the test plane on top, the training plane below, coloured by density (Fig. 10, 11)."""
     plots.use_style()
-    fig, axes = plt.subplots(2, len(by_group), figsize=(3.6 * len(by_group), 6.6), sharey="row", squeeze=False,
-                             layout="constrained")
+    width = min(plots.PAGE_WIDTH_IN, 2.9 * len(by_group) + 0.8)
+    fig, axes = plt.subplots(2, len(by_group), figsize=(width, 6.2), sharey="row", squeeze=False, layout="constrained")
     drawn = plots.representations(axes, by_group)
     for row in range(2):
         plots.add_colorbar(axes[row, -1], drawn[row, -1], label="density")
@@ -95,8 +95,9 @@ def plot_correlations(by_arch: dict) -> plt.Figure:
     """One heatmap per quantity: its Pearson correlation between every two groups (Table 2 as heatmaps)."""
     plots.use_style()
     groups = list(by_arch)
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), layout="constrained")
-    for ax, name in zip(axes.ravel(), rob.MEASURES):
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.3), layout="constrained")
+    axes = plots.panel_grid(fig, len(rob.MEASURES), ncols=2, panel_height=3.3)
+    for ax, name in zip(axes, rob.MEASURES):
         matrix = stats.correlation_matrix(np.stack([by_arch[g][name] for g in groups]))
         image = plots.correlation_heatmap(ax, matrix, groups, vmin=0, vmax=1)
         ax.set_title(name)

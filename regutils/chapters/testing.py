@@ -162,7 +162,7 @@ def plot_bins(tb: Bins, t3: Table3Draws) -> plt.Figure:
     x = (tb.cbgl - (tb.cbgl.max() + tb.cbgl.min()) / 2) / (np.ptp(tb.cbgl) or 1.0)
     y = tb.events / (np.ptp(tb.events) or 1.0)
     d = density.density(tb.cbgl, tb.events)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 4.2))
     for ax, (step, name) in zip(axes, STEPS.items()):
         points = plots.density_scatter(ax, x, y, d, rays_deg=step, center=(0.0, 0.0), s=10)
         chosen = t3.first(step)
@@ -171,7 +171,8 @@ def plot_bins(tb: Bins, t3: Table3Draws) -> plt.Figure:
         ax.set_ylim(-0.07, 1.05)
         for k, count in enumerate(tb.sector_sizes(step)):
             angle = np.deg2rad((k + 0.5) * step)  # each sector's count on its bisector
-            ax.text(0.3 * np.cos(angle), 0.3 * np.sin(angle), str(count), ha="center", va="center", fontsize=8,
+            ax.text(0.3 * np.cos(angle), 0.3 * np.sin(angle), str(count), ha="center", va="center",
+                    fontsize=plots.SMALL_PT,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
         ax.set_title(f"{name} of {step:g}°\ncircled: one draw of {chosen.size} samples")
         ax.set_xlabel("CBGL, centred and divided by its range")
@@ -263,7 +264,7 @@ def fig13_agreement(correct: dict, bins: np.ndarray, ns, seeds) -> pd.DataFrame:
 def plot_fig13(fig13: pd.DataFrame, smallest_bin: int) -> plt.Figure:
     """Spearman and mAP against n per bin, balanced against random subsets; a dotted line at the smallest bin."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.8))
     for method, color in zip(algorithms.SUBSET_METHODS, (plots.COLORS["test"], "0.45")):
         rows = fig13[fig13.method == method]
         label = "11n + left axis (Fig. 13)" if method == "balanced" else "random subset, same size (this book)"
@@ -351,7 +352,8 @@ def plot_subset_images(images_test: np.ndarray, bins: np.ndarray, subset: np.nda
         plots.image_grid(ax, images_test[subset[in_subset == b][:per_row]], ncols=per_row)
         ax.set_xlim(-0.5, per_row * (width + 2) - 2.5)  # the same scale in every row, rows left-aligned
         ax.set_anchor("W")
-        ax.set_title(f"{names[b]}: {np.count_nonzero(in_subset == b)} in the subset", fontsize=8, loc="left")
+        ax.set_title(f"{names[b]}: {np.count_nonzero(in_subset == b)} in the subset", fontsize=plots.SMALL_PT,
+                     loc="left")
     fig.tight_layout()
     return fig
 
