@@ -37,7 +37,7 @@ from .. import easy_hard as eh
 from .. import features, plots, sampling, stats
 from ..claims import above, at_least, below, greater_than, less_than
 from ..loop import load_for
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..train import get_runs, trained_model
 
 KINDS = ("easy", "hard")  # the two sets the claims are about
@@ -82,16 +82,17 @@ def find_sets(by_arch: dict, window: int) -> Sets:
                 hard_final={a: eh.hard(r.train_correct, stage="final") for a, r in by_arch.items()})
 
 
-def set_sizes(by_arch: dict, sets: Sets, window: int) -> pd.DataFrame:
-    """One row per architecture: mean training accuracy at epoch w, mean final test accuracy, set sizes."""
+def set_sizes(by_arch: dict, sets: Sets, window: int):
+    """One row per architecture: mean training accuracy at epoch w, mean final test accuracy, set sizes (a Styler)."""
     runs = next(iter(by_arch.values())).history["train_acc"].shape[0]  # every architecture has as many
-    return pd.DataFrame({
-        f"train accuracy, epoch {window}": [r.history["train_acc"][:, window - 1].mean() for r in by_arch.values()],
-        "final test accuracy": [r.history["test_acc"][:, -1].mean() for r in by_arch.values()],
-        "easy": [len(sets.easy[a]) for a in by_arch],
-        "hard (early)": [len(sets.hard[a]) for a in by_arch],
-        "hard (final)": [len(sets.hard_final[a]) for a in by_arch],
-    }, index=pd.Index(list(by_arch), name=f"{runs} runs each")).round(4)
+    accuracy = {f"train accuracy, epoch {window}": [r.history["train_acc"][:, window - 1].mean() for r in by_arch.values()],
+                "final test accuracy": [r.history["test_acc"][:, -1].mean() for r in by_arch.values()]}
+    frame = pd.DataFrame({**accuracy,
+                          "easy samples": [len(sets.easy[a]) for a in by_arch],
+                          "hard samples, early": [len(sets.hard[a]) for a in by_arch],
+                          "hard samples, final": [len(sets.hard_final[a]) for a in by_arch],
+                          }, index=pd.Index(list(by_arch), name=f"{runs} runs each"))
+    return table(frame, formats=dict.fromkeys(accuracy, "{:.1%}"))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from matplotlib.colors import LogNorm
 
 from .. import measures, plots, stats
 from ..claims import above
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 #: the source's networks, in this package's names
 SOURCE_NETS = ("vgg16_bn", "resnet20", "mobilenet")
@@ -101,12 +101,14 @@ def describe(s, result: Learnability) -> str:
     return f"{', '.join(result.archs)}; {result.runs} runs each, {result.epochs} epochs, {s.dataset}"
 
 
-def overview(result: Learnability) -> pd.DataFrame:
-    """Per model: mean final test accuracy, mean training learnability, and the share above 0.9."""
-    return pd.DataFrame({"final test accuracy (mean over runs)": list(result.test_acc.values()),
-                         "mean learnability (train)": [v.mean() for v in result.learn.values()],
-                         "share with learnability > 0.9": [(v > 0.9).mean() for v in result.learn.values()]},
-                        index=result.archs).round(4)
+def overview(result: Learnability):
+    """Per model: mean final test accuracy, mean training learnability, and the share above 0.9 (a Styler)."""
+    frame = pd.DataFrame({"final test accuracy (mean over runs)": list(result.test_acc.values()),
+                          "mean learnability (train)": [v.mean() for v in result.learn.values()],
+                          "share with learnability > 0.9": [(v > 0.9).mean() for v in result.learn.values()]},
+                         index=result.archs)
+    return table(frame, formats={"final test accuracy (mean over runs)": "{:.1%}",
+                                 "share with learnability > 0.9": "{:.1%}"})
 
 
 def networks_note(archs) -> str:
@@ -156,15 +158,16 @@ def correlate(result: Learnability, seed: int = 0) -> dict[tuple[str, str], Pair
             for a, b in itertools.combinations(result.archs, 2)}
 
 
-def agreement_table(corr: dict[tuple[str, str], PairCorrelation]) -> pd.DataFrame:
-    """One row per pair: Pearson and Spearman next to the source's values (nan for a pair it did not train)."""
+def agreement_table(corr: dict[tuple[str, str], PairCorrelation]):
+    """One row per pair: Pearson and Spearman next to the source's values (a dash for a pair it did not train);
+    a Styler."""
     rows = []
     for (a, b), c in corr.items():
         source = SOURCE_TABLE.get(frozenset((a, b)), (np.nan, np.nan))
         rows.append({"pair": f"{a} vs {b}", "Pearson, source": source[0], "Pearson": c.pearson.r,
                      "rank, source": source[1], "Spearman": c.spearman.r,
                      "Pearson, test samples": c.pearson_test, "Pearson, hits (CBTL/T)": c.pearson_hits})
-    return pd.DataFrame(rows).round(3)
+    return table(pd.DataFrame(rows), index=False)
 
 
 def plot_pairs(result: Learnability, corr: dict[tuple[str, str], PairCorrelation]) -> plt.Figure:

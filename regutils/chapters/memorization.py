@@ -41,7 +41,7 @@ from ..probe import (
     binary_probe,
     sync_svm_experiment,
 )
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..train import trained_model
 
 PAPER_FIG7 = (("#1", 0.9985), ("#4", 0.9984))  # the paper's runs and their histogram correlations
@@ -418,6 +418,10 @@ class Table1:
     entries: list
     repeats: int
 
+    def table(self):
+        """The frame for the page (a Styler): accuracies in %, a dash where the protocol could not run."""
+        return table(self.frame, formats=dict.fromkeys(self.frame.columns, "{:.1%}"))
+
     def sentence(self) -> str:
         reasons = dict.fromkeys(e["comparable"] for e in self.entries if e["comparable"] is not True)
         return "\n".join([f"{self.repeats} random draws of the training sets per test sample and N",
@@ -468,6 +472,10 @@ class MulticlassProbe:
     def gain(self, n) -> pd.Series:
         r = self.results[n]
         return r["with_synced"] - r["without_synced"]
+
+    def table(self):
+        """The frame for the page (a Styler): accuracies and their differences in %."""
+        return table(self.frame, formats=dict.fromkeys(self.frame.columns.drop("test samples"), "{:.1%}"))
 
 
 def multiclass_probe(feats: ProbeFeatures, syn: Synchronization, sizes, max_test: int, mode: str = "replace",

@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 
 from .. import density, measures, picks, plots, stats
 from ..claims import above, below, greater_than, less_than
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 
 def sample_names(n: int) -> list[str]:
@@ -36,8 +36,8 @@ def sample_names(n: int) -> list[str]:
     return list(string.ascii_uppercase[:6])[:n] + [f"s{i}" for i in range(6, n)]
 
 
-def toy_table(correct, prob, names=None, radius: float = 1.0, never_learned: str = "zero") -> pd.DataFrame:
-    """Every measure of a hand-made record, one row per sample.
+def toy_table(correct, prob, names=None, radius: float = 1.0, never_learned: str = "zero"):
+    """Every measure of a hand-made record, one row per sample (a Styler).
 
     correct : array_like, shape (samples, epochs)
         1 where the sample is classified correctly at the end of the epoch (rows are samples, as
@@ -59,14 +59,14 @@ def toy_table(correct, prob, names=None, radius: float = 1.0, never_learned: str
     if record.shape != prob.shape:
         raise ValueError(f"correct and prob must have one shape, got {record.T.shape} and {prob.T.shape}")
     names = sample_names(record.shape[1]) if names is None else names
-    table = pd.DataFrame(record.T, index=names, columns=[f"t{t}" for t in range(1, record.shape[0] + 1)])
-    table["CBTL"] = measures.cbtl(record)
-    table["events"] = measures.forgetting_events(record, never_learned=never_learned)
-    table["events (max)"] = measures.forgetting_events(record, never_learned="max")
-    table["first learned"] = measures.first_learned_epoch(record)
-    table["learnability"] = measures.learnability(prob).round(3)
-    table["density"] = density.density(table["CBTL"], table["events"], r=radius).round(3)
-    return table
+    frame = pd.DataFrame(record.T, index=names, columns=[f"t{t}" for t in range(1, record.shape[0] + 1)])
+    frame["CBTL"] = measures.cbtl(record)
+    frame["events"] = measures.forgetting_events(record, never_learned=never_learned)
+    frame["events (max)"] = measures.forgetting_events(record, never_learned="max")
+    frame["first learned"] = measures.first_learned_epoch(record)
+    frame["learnability"] = measures.learnability(prob)
+    frame["density"] = density.density(frame["CBTL"], frame["events"], r=radius)
+    return table(frame, formats={"learnability": "{:.2f}", "density": "{:.3f}"}, units={"first learned": "epoch"})
 
 
 def draw_record(ax, correct, names=None):
@@ -218,15 +218,16 @@ def one_run_facts(m: RunMeasures, seed: int = 0) -> str:
             "have 0 events")
 
 
-def conventions_table(m: RunMeasures) -> pd.DataFrame:
-    """Never-learned samples, samples with events, and the most events under both conventions, per split."""
+def conventions_table(m: RunMeasures):
+    """Never-learned samples, samples with events, and the most events under both conventions, per split
+    (a Styler)."""
     def column(counts, events, events_max):
         return [int((counts == 0).sum()), int((events > 0).sum()), events.max(), events_max.max()]
 
-    return pd.DataFrame({"training set": column(m.cbtl, m.events, m.events_max),
-                         "test set": column(m.cbgl, m.mal, m.mal_max)},
-                        index=["never learned (CBTL/CBGL = 0)", "at least one event", "most events, paper convention",
-                               "most events, never learned = max"])
+    return table(pd.DataFrame({"training set": column(m.cbtl, m.events, m.events_max),
+                               "test set": column(m.cbgl, m.mal, m.mal_max)},
+                              index=["never learned (CBTL/CBGL = 0), samples", "at least one event, samples",
+                                     "most events, paper convention", "most events, never learned = max"]))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .. import measures, plots
 from .. import pruning as prune
 from ..claims import above, below, holds
 from ..profiles import PROFILES
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 PAPER_ACCURACY, PAPER_FRACTION = 0.91, 0.6  # "above 0.91 even after removing 60%"
 COLORS = {"density": plots.OKABE_ITO[4], "cbtl": plots.OKABE_ITO[0], "forgetting": plots.OKABE_ITO[2],
@@ -125,6 +125,18 @@ def retrain(s, sc: Scores, runs: int = 1, runner=None) -> pd.DataFrame:
     return prune.sweep(s.run_config(), sc.cbtl, sc.events, strategies=prune.STRATEGIES, fractions=s.prune_fractions,
                        radii=s.prune_radii, runs=runs, forgetting=sc.toneva_events, seed=s.seed, runner=runner,
                        device=s.device)
+
+
+def retrain_table(sweep: pd.DataFrame, runs: int):
+    """:func:`retrain`'s table for the page (a Styler): readable headers, shares and accuracies in %, the
+    standard deviation over runs only when ``runs`` > 1."""
+    frame = sweep.rename(columns={"fraction": "removed", "kept": "samples kept", "test_acc": "final test accuracy",
+                                  "test_acc_std": "std over runs", "train_seconds": "training time"})
+    formats = {"radius": "{:g}", "removed": "{:.0%}", "final test accuracy": "{:.1%}", "std over runs": "{:.1%}",
+               "training time": "{:,.1f}"}
+    if runs == 1:
+        frame, formats = frame.drop(columns="std over runs"), {k: v for k, v in formats.items() if k != "std over runs"}
+    return table(frame, index=False, units={"training time": "s"}, formats=formats)
 
 
 def at_radius(table: pd.DataFrame, radius: float) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 from .. import plots, stats
 from .. import robustness as rob
 from ..claims import at_least, holds, less_than, within
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..train import get_runs
 
 CLOSEST = ("sgd", "adagrad")  # the paper's closest optimizer pair
@@ -67,17 +67,19 @@ def noise_ceiling(s) -> pd.DataFrame:
     return stats.pairwise_measure_correlations(sample_measures(traces))
 
 
-def training_summary(traces: dict) -> pd.DataFrame:
-    """Per group: mean final test accuracy, mean epoch-1 training accuracy, and seconds per epoch.
+def training_summary(traces: dict):
+    """Per group: mean final test accuracy, mean epoch-1 training accuracy, and time per epoch (a Styler).
 
-    The seconds count training and the two eval passes, averaged over the runs' ``meta["runs"]``.
+    The time counts training and the two eval passes, averaged over the runs' ``meta["runs"]``.
     """
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "final test accuracy": {k: t.history["test_acc"][:, -1].mean() for k, t in traces.items()},
         "epoch-1 training accuracy": {k: t.history["train_acc"][:, 0].mean() for k, t in traces.items()},
-        "seconds per epoch": {k: np.mean([m["train_seconds"] + m["eval_seconds"] for m in t.meta["runs"]]) / t.epochs
-                              for k, t in traces.items()},
-    }).round(4)
+        "time per epoch": {k: np.mean([m["train_seconds"] + m["eval_seconds"] for m in t.meta["runs"]]) / t.epochs
+                           for k, t in traces.items()},
+    })
+    return table(frame, formats={"final test accuracy": "{:.1%}", "epoch-1 training accuracy": "{:.1%}",
+                                 "time per epoch": "{:.1f}"}, units={"time per epoch": "s"})
 
 
 def plot_representations(by_group: dict) -> plt.Figure:
@@ -118,13 +120,14 @@ def optimizer_density(by_opt: dict, n_boot=1000, seed=0) -> dict[str, dict[tuple
             for split in rob.PLANES}
 
 
-def fig11_table(opt_density: dict) -> pd.DataFrame:
-    """One row per optimizer pair: this build's density correlation of each split, then the paper's (nan: none)."""
+def fig11_table(opt_density: dict):
+    """One row per optimizer pair: this build's density correlation of each split, then the paper's (a dash:
+    none); a Styler."""
     ours = {f"{split} density, Pearson": {f"{a}–{b}": c.r for (a, b), c in pairs.items()}
             for split, pairs in opt_density.items()}
     paper = {f"{split}, paper": {f"{a}–{b}": rob.paper_fig11_value(split, a, b) for a, b in pairs}
              for split, pairs in opt_density.items()}
-    return pd.DataFrame(ours | paper).round(4)
+    return table(pd.DataFrame(ours | paper))
 
 
 def scorecard(arch_corr: dict, ceiling: pd.DataFrame, opt_density: dict, s, tolerance=0.1) -> Scorecard:

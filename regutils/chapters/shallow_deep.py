@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import algorithms, contingency, plots
 from ..claims import above, less_than
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 DEFAULT_SHALLOW = ("logistic regression", "SVM", "random forest")
 COUNTS = list(contingency.COUNTS)
@@ -93,12 +93,14 @@ def describe(s, runs, n_fit: int) -> str:
             f"{acc[:, -1].mean():.3f} (mean over {s.runs} runs)")
 
 
-def shallow_table(c: Comparison) -> pd.DataFrame:
-    """One row per M: its test accuracy and the sizes of the M-right and M-wrong groups."""
+def shallow_table(c: Comparison):
+    """One row per M: its test accuracy and the sizes of the M-right and M-wrong groups (a Styler)."""
     m = c.m_correct
-    return pd.DataFrame({"test accuracy of M": [v.mean() for v in m.values()],
-                         "M right (shallow learnable)": [int(v.sum()) for v in m.values()],
-                         "M wrong": [int((~v).sum()) for v in m.values()]}, index=list(m)).round(4)
+    frame = pd.DataFrame({"test accuracy of M": [v.mean() for v in m.values()],
+                          "M right (shallow learnable)": [int(v.sum()) for v in m.values()],
+                          "M wrong": [int((~v).sum()) for v in m.values()]}, index=list(m))
+    return table(frame, formats={"test accuracy of M": "{:.1%}"},
+                 units={"M right (shallow learnable)": "samples", "M wrong": "samples"})
 
 
 def plot_accuracies(c: Comparison, d_acc) -> plt.Figure:
@@ -156,17 +158,21 @@ def plot_ratios(c: Comparison) -> plt.Figure:
     return fig
 
 
-def first_learned_table(c: Comparison) -> pd.DataFrame:
-    """One row per M: D's mean first-learned epoch of the M-right and of the M-wrong samples it ends up learning."""
-    return pd.DataFrame(c.first_learned).T.rename(columns=lambda g: f"mean first-learned epoch, {g}").round(2)
+def first_learned_table(c: Comparison):
+    """One row per M: D's mean first-learned epoch of the M-right and of the M-wrong samples it ends up learning
+    (a Styler)."""
+    frame = pd.DataFrame(c.first_learned).T.rename(columns=lambda g: f"mean first-learned epoch, {g}")
+    return table(frame, formats=dict.fromkeys(frame.columns, "{:.2f}"))
 
 
-def summary_table(c: Comparison) -> pd.DataFrame:
-    """The pooled counts and ratios of every M at epochs 1, 2, T/4, T/2 and T (those that exist)."""
+def summary_table(c: Comparison):
+    """The pooled counts (test samples) and ratios of every M at epochs 1, 2, T/4, T/2 and T (those that exist);
+    a Styler."""
     t = c.epochs
     show = sorted(e for e in {1, 2, max(1, t // 4), max(1, t // 2), t} if e <= t)
-    return pd.concat({name: pooled.loc[show, COUNTS + ["R_plus", "R_minus", "R_pm"]]
-                      for name, pooled in c.pooled.items()}, names=["M", "epoch"]).round(3)
+    frame = pd.concat({name: pooled.loc[show, COUNTS + ["R_plus", "R_minus", "R_pm"]]
+                       for name, pooled in c.pooled.items()}, names=["M", "epoch"])
+    return table(frame.rename(columns={"R_plus": "R+", "R_minus": "R-", "R_pm": "R±"}))
 
 
 def shallow_only(c: Comparison, test_correct) -> dict:
