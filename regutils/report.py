@@ -23,6 +23,7 @@ missing value shown as an em dash.
 """
 from __future__ import annotations
 
+import html
 import math
 import numbers
 import os
@@ -84,6 +85,12 @@ def table(df: pd.DataFrame, formats: dict | None = None, units: dict | None = No
     styler = (df.style.format(shown, na_rep=MISSING).set_table_styles(TABLE_STYLES)
               .set_properties(subset=text, **{"text-align": "left"}))
     return styler if index else styler.hide(axis="index")
+
+
+def deviation(text: str) -> str:
+    """Markdown for a page: ``text`` in a box titled "Deviation from the paper" (the theme's admonition, raw HTML)."""
+    return (f'<div class="admonition warning"><p class="admonition-title">Deviation from the paper</p>'
+            f"<p>{html.escape(text)}</p></div>")
 
 
 def scorecard_dir() -> Path:

@@ -168,3 +168,11 @@ def test_table_hides_the_index_on_request_and_aligns_text_left_numbers_right():
     assert "row label" in table(df).to_html() and "row label" not in table(df, index=False).to_html()
     html = table(pd.DataFrame({"name": ["x"], "v": [1.5]})).to_html()
     assert "text-align: left" in html and "text-align: right" in html
+
+
+def test_deviation_is_a_titled_box_with_its_text_escaped():
+    from regutils.report import deviation
+
+    box = deviation("weights <missing> & no network")
+    assert 'class="admonition warning"' in box and "Deviation from the paper" in box
+    assert "weights &lt;missing&gt; &amp; no network" in box

@@ -378,8 +378,7 @@ class ProbeFeatures:
     note: str | None = None
 
     def sentence(self) -> str:
-        line = f"features: {self.source}; {self.train.shape[1]} values per image"
-        return f"{self.note}\n{line}" if self.note else line
+        return f"features: {self.source}; {self.train.shape[1]} values per image"
 
 
 def probe_features(choice: str, data, s) -> ProbeFeatures:
