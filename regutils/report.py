@@ -43,7 +43,7 @@ MISSING = "\u2014"
 TABLE_STYLES = [
     {"selector": "", "props": [("font-size", "0.85em"), ("border-collapse", "collapse"),
                                ("font-variant-numeric", "tabular-nums")]},
-    {"selector": "th, td", "props": [("padding", "0.2em 0.6em"), ("border-bottom", "1px solid #ddd")]},
+    {"selector": "th, td", "props": [("padding", "0.2em 0.4em"), ("border-bottom", "1px solid #ddd")]},
     {"selector": "th", "props": [("white-space", "normal"), ("text-align", "left"), ("vertical-align", "bottom")]},
     {"selector": "td", "props": [("text-align", "right")]},
 ]
