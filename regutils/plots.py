@@ -25,6 +25,8 @@ Usage:
     plots.correlation_heatmap(ax4, matrix, ["run 1", "run 2", "run 3"])
 """
 
+import sys
+
 import matplotlib as mpl
 import numpy as np
 from cycler import cycler
@@ -106,8 +108,6 @@ def page_png(fig) -> str:
 
 def _show_figures_as_page_png():
     """Register :func:`page_png` as IPython's PNG form of a Figure when a kernel draws inline."""
-    import sys
-
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython else None
     if shell is None or "inline" not in mpl.get_backend(auto_select=False):
