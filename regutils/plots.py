@@ -6,6 +6,13 @@ creates a figure or calls show, so the module works with any backend.
 Colours: viridis for densities and matrices, the Okabe-Ito palette for categories
 (train/test, strategies).
 
+Legibility: a page shows a figure in its text column, 672 CSS pixels wide in a 1280-pixel window,
+so text of f points in a figure W inches wide is f / 72 * 672 / W pixels high there. Text is never
+smaller than :data:`SMALL_PT` (legends, tile titles), and a figure is at most :data:`PAGE_WIDTH_IN`
+wide (several panels go in a grid, :func:`panel_grid`): at least 10 pixels. In a chapter's kernel,
+every figure is shown as a PNG that records its smallest text in pixels (:data:`SMALLEST_TEXT_KEY`),
+which the book's browser test reads back.
+
 Usage:
     import matplotlib.pyplot as plt
     from regutils import plots
@@ -18,18 +25,28 @@ Usage:
     plots.correlation_heatmap(ax4, matrix, ["run 1", "run 2", "run 3"])
 """
 
+import sys
+
 import matplotlib as mpl
 import numpy as np
 from cycler import cycler
+from matplotlib.axis import Axis
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+from matplotlib.text import Text
 
 from .validation import Int, check
 
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442",
              "#0072B2", "#D55E00", "#CC79A7", "#000000")
 COLORS = {"train": "#0072B2", "test": "#D55E00"}
+
+#: points: the smallest text of a figure (legends, tile titles, annotations)
+SMALL_PT = 9
+#: inches: a full-width figure; its SMALL_PT text is 9 / 72 * 672 / 8 = 10.5 pixels high in the page's
+#: column, a margin for the labels that the tight bounding box adds
+PAGE_WIDTH_IN = 8.0
 
 STYLE = {
     "axes.prop_cycle": cycler(color=list(OKABE_ITO)),
@@ -41,7 +58,7 @@ STYLE = {
     "font.size": 10,
     "axes.titlesize": 10,
     "axes.labelsize": 10,
-    "legend.fontsize": 9,
+    "legend.fontsize": SMALL_PT,
     "legend.frameon": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -49,9 +66,56 @@ STYLE = {
 }
 
 
+#: PNG text chunk of a page figure: its smallest text height in the PNG's own pixels
+SMALLEST_TEXT_KEY = "regutils smallest text px"
+
+
 def use_style():
-    """Apply STYLE to matplotlib's global rcParams (use mpl.rc_context(STYLE) for a local scope)."""
+    """Apply STYLE to matplotlib's global rcParams (use mpl.rc_context(STYLE) for a local scope).
+
+    In an IPython kernel that draws inline (a chapter's page), figures are then shown by
+    :func:`page_png`.
+    """
     mpl.rcParams.update(STYLE)
+    _show_figures_as_page_png()
+
+
+def _drawn_texts(artist):
+    """The visible, non-empty Text artists under ``artist`` (hidden parents and axes turned off excluded)."""
+    if not artist.get_visible() or (isinstance(artist, Axis) and not artist.axes.axison):
+        return
+    if isinstance(artist, Text) and artist.get_text().strip():
+        yield artist
+    for child in artist.get_children():
+        yield from _drawn_texts(child)
+
+
+def smallest_text_pt(fig) -> float:
+    """The smallest font size, in points, of the text that ``fig`` draws (inf when it draws none)."""
+    fig.draw_without_rendering()  # tick labels exist once the figure is laid out
+    return min((text.get_fontsize() for text in _drawn_texts(fig)), default=float("inf"))
+
+
+def page_png(fig) -> str:
+    """``fig`` as IPython's inline backend shows it (base64 PNG, tight box, the figure's dpi), plus a
+    text chunk :data:`SMALLEST_TEXT_KEY`: its smallest text height in the PNG's pixels."""
+    from IPython.core.pylabtools import print_figure
+
+    smallest_px = smallest_text_pt(fig) * fig.dpi / 72
+    return print_figure(fig, "png", base64=True, bbox_inches="tight",
+                        metadata={SMALLEST_TEXT_KEY: f"{smallest_px:.2f}"})
+
+
+def _show_figures_as_page_png():
+    """Register :func:`page_png` as IPython's PNG form of a Figure when a kernel draws inline."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is None or "inline" not in mpl.get_backend(auto_select=False):
+        return
+    # its first import registers IPython's default PNG form of a Figure: import it before replacing that
+    import matplotlib_inline.backend_inline  # noqa: F401
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, page_png)
 
 
 def add_colorbar(ax, mappable, label=None):
@@ -60,6 +124,23 @@ def add_colorbar(ax, mappable, label=None):
     if label is not None:
         colorbar.set_label(label)
     return colorbar
+
+
+def panel_grid(fig, n, ncols=2, panel_height=3.0, **subplots_kw):
+    """``n`` panels on ``fig`` in rows of at most ``ncols``, the figure ``panel_height`` inches per row.
+
+    Cells of the last row left empty are removed. ``subplots_kw`` go to ``Figure.subplots`` (e.g.
+    sharey). Returns the n Axes, row by row, as a 1-D array.
+    """
+    check("n", n, Int(1))
+    check("ncols", ncols, Int(1))
+    ncols = min(int(ncols), n)
+    nrows = -(-n // ncols)
+    fig.set_size_inches(fig.get_figwidth(), panel_height * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False, **subplots_kw).ravel()
+    for ax in axes[n:]:
+        ax.remove()
+    return axes[:n]
 
 
 def _same_length(**arrays):
@@ -238,7 +319,7 @@ def image_grid(ax_or_fig, images, titles=None, ncols=8, pad=2):
         row, col = divmod(i, ncols)
         # just above the image, inside its row's band
         ax.text(col * (w + pad) + w / 2, (gap - pad) + row * (gap + h) - 1, title,
-                ha="center", va="bottom", fontsize="small")
+                ha="center", va="bottom", fontsize=SMALL_PT)
     return [drawn]
 
 
@@ -286,7 +367,7 @@ def correlation_heatmap(ax, matrix, labels, annotate=True, vmin=None, vmax=1, cm
         rgba = image.cmap(image.norm(matrix))
         luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
         for (row, col), value in np.ndenumerate(matrix):  # K^2 labels, K small
-            ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize="small",
+            ax.text(col, row, format(value, fmt), ha="center", va="center", fontsize=SMALL_PT,
                     color="white" if luminance[row, col] < 0.5 else "black")
     return image
 
@@ -316,9 +397,9 @@ def run_raster(ax, correct, event_color=OKABE_ITO[5]):
     return image, crosses
 
 
-#: frame colours of the paper's Fig. 9: training samples of the test sample's class, of other classes;
-#: the test sample itself
-SAME_CLASS_FRAME, OTHER_CLASS_FRAME, TEST_SAMPLE_FRAME = (0.0, 0.62, 0.45), (0.84, 0.15, 0.16), (0.6, 0.6, 0.6)
+#: frame colours of the paper's Fig. 9: training samples of the test sample's class (Okabe-Ito bluish green),
+#: of other classes (Okabe-Ito vermillion, told apart from the green under colour-blindness); the test sample itself
+SAME_CLASS_FRAME, OTHER_CLASS_FRAME, TEST_SAMPLE_FRAME = (0.0, 0.62, 0.45), (0.84, 0.37, 0.0), (0.6, 0.6, 0.6)
 
 
 def frame_by_class(images, labels, target_label, width=2):

@@ -17,10 +17,15 @@ computed verdict: reproduced, not reproduced, not comparable at this profile, or
 with no test, never counted). Each chapter writes its rows to ``$REGUTILS_SCORECARD_DIR``
 (default ``book/generated/scorecard``); the book build joins them into the intro's scorecard,
 which opens with "N of M claims reproduced".
+
+:func:`table` styles every other table of the pages: numbers formatted, units in the headers, a
+missing value shown as an em dash.
 """
 from __future__ import annotations
 
+import html
 import math
+import numbers
 import os
 from pathlib import Path
 
@@ -30,6 +35,62 @@ import pandas as pd
 from .claims import CONTEXT, Tally, Test, verdict
 
 COLUMNS = ["chapter", "quantity", "paper", "test", "this build", "interval", "verdict", "setting"]
+
+
+#: how a missing value reads in a page's table
+MISSING = "\u2014"
+#: the CSS of every table on the pages: compact, numbers in aligned columns, headers wrapped
+TABLE_STYLES = [
+    {"selector": "", "props": [("font-size", "0.85em"), ("border-collapse", "collapse"),
+                               ("font-variant-numeric", "tabular-nums")]},
+    {"selector": "th, td", "props": [("padding", "0.2em 0.4em"), ("border-bottom", "1px solid #ddd")]},
+    {"selector": "th", "props": [("white-space", "normal"), ("text-align", "left"), ("vertical-align", "bottom")]},
+    {"selector": "td", "props": [("text-align", "right")]},
+]
+
+
+def yes_no(value) -> str:
+    return "yes" if value else "no"
+
+
+def default_format(values: pd.Series):
+    """The format of a column without one: whole numbers with thousands separators, other numbers to three
+    decimals, booleans as yes / no, anything else (text) as it is."""
+    present = values.dropna().tolist()
+    if present and all(isinstance(v, bool) for v in present):
+        return yes_no
+    if not present or not all(isinstance(v, numbers.Real) for v in present):
+        return "{}"
+    whole = all(float(v).is_integer() for v in present) and (pd.api.types.is_integer_dtype(values) or any(present))
+    return "{:,.0f}" if whole else "{:,.3f}"
+
+
+def table(df: pd.DataFrame, formats: dict | None = None, units: dict | None = None, index: bool = True):
+    """``df`` for a page: a Styler with every table's CSS (:data:`TABLE_STYLES`), numbers formatted, units in
+    the headers and missing values shown as :data:`MISSING`.
+
+    formats: {column: format string, e.g. "{:.1%}" for a fraction shown as a percentage}; other numeric
+    columns get :func:`default_format` (integer-valued ones with thousands separators, others three
+    decimals), text stays as it is. units: {column: unit}, written into the header as "column (unit)".
+    index False hides the row labels.
+    """
+    formats, units = formats or {}, units or {}
+    unknown = (set(formats) | set(units)) - set(df.columns)
+    if unknown:
+        raise KeyError(f"no such column: {sorted(unknown, key=str)}")
+    shown = {column: formats.get(column) or default_format(df[column]) for column in df.columns}
+    df = df.rename(columns={c: f"{c} ({u})" for c, u in units.items()})
+    shown = {f"{c} ({units[c]})" if c in units else c: f for c, f in shown.items()}
+    text = [c for c, f in shown.items() if f in ("{}", yes_no)]
+    styler = (df.style.format(shown, na_rep=MISSING).set_table_styles(TABLE_STYLES)
+              .set_properties(subset=text, **{"text-align": "left"}))
+    return styler if index else styler.hide(axis="index")
+
+
+def deviation(text: str) -> str:
+    """Markdown for a page: ``text`` in a box titled "Deviation from the paper" (the theme's admonition, raw HTML)."""
+    return (f'<div class="admonition warning"><p class="admonition-title">Deviation from the paper</p>'
+            f"<p>{html.escape(text)}</p></div>")
 
 
 def scorecard_dir() -> Path:
@@ -105,7 +166,7 @@ class Scorecard:
             out = scorecard_dir()
             out.mkdir(parents=True, exist_ok=True)
             df.to_csv(out / f"{self.chapter}.csv", index=False)
-        return df.drop(columns="chapter").style.hide(axis="index")
+        return table(df.drop(columns="chapter"), index=False)
 
 
 def collect(directory: str | os.PathLike, order: list[str]) -> pd.DataFrame:

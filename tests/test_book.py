@@ -6,6 +6,7 @@ _build/screenshots/.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import os
@@ -144,18 +145,28 @@ def test_scorecard_gathers_every_chapter(book):
         assert f'href="{name}.html#{name.replace("_", "-")}-scorecard"' in intro, f"no scorecard link to {name}"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
-def test_pages_load_with_figures_and_working_links(book):
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+
+
+@contextlib.contextmanager
+def browser_page():
+    """A headless Chromium tab, 1280 pixels wide."""
     from playwright.sync_api import sync_playwright
 
-    shots = ROOT / "_build" / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run"]
-    broken, blank, counts, raw_math, rendered = [], [], {}, [], 0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        yield browser.new_page(viewport={"width": 1280, "height": 1600})
+        browser.close()
+
+
+@needs_chromium
+def test_pages_load_with_figures_and_working_links(book):
+    shots = ROOT / "_build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    broken, blank, counts, raw_math, rendered = [], [], {}, [], 0
+    with browser_page() as page:
         for name in pages():
             path = book / "book" / f"{name}.html"
             assert path.is_file(), f"page {name} was not built"
@@ -181,13 +192,71 @@ def test_pages_load_with_figures_and_working_links(book):
                 elif url.fragment and target.suffix == ".html" and f'id="{url.fragment}"' not in target.read_text():
                     broken.append(f"{name} -> {href} (no such anchor)")
             page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
-        browser.close()
     assert not raw_math, f"math left as raw LaTeX: {raw_math[:5]}"
     assert rendered > 0, "no math element was typeset on any page"
     assert not blank, f"figures that did not render: {blank}"
     assert not broken, f"broken internal links: {broken}"
     figure_pages = [n for n in chapters(ROOT) if counts[n] == 0]
     assert not figure_pages, f"chapters without any figure: {figure_pages}"
+
+
+@needs_chromium
+def test_figures_are_legible_at_the_page_width(book):
+    """No figure's text is below 10 CSS pixels in a 1280-pixel window, and no figure is shrunk below 0.6 of its size.
+
+    A figure's smallest text is ``plots.SMALLEST_TEXT_KEY`` in its PNG: the smallest font size among the
+    text the figure draws, in points, times dpi / 72, which is its height in the PNG's pixels
+    (:func:`regutils.plots.page_png` writes it when the chapter's kernel shows the figure). The page
+    shows the PNG at its rendered width: that height times rendered width / natural width is the text's
+    height on the screen, in CSS pixels.
+    """
+    from PIL import Image
+
+    from regutils.plots import SMALLEST_TEXT_KEY
+
+    illegible, shrunk, unrecorded, seen = [], [], [], 0
+    with browser_page() as page:
+        for name in chapters(ROOT):
+            page.goto((book / "book" / f"{name}.html").as_uri(), wait_until="load")
+            images = page.evaluate("""() => Array.from(document.querySelectorAll('main img')).map(
+                i => ({src: i.src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width}))""")
+            for image in images:
+                seen += 1
+                ratio = image["shown"] / image["natural"]
+                text = Image.open(unquote(urlparse(image["src"]).path)).text.get(SMALLEST_TEXT_KEY)
+                where = f"{name}: {Path(image['src']).name[:12]}"
+                if text is None:
+                    unrecorded.append(where)
+                elif float(text) * ratio < 10:
+                    illegible.append(f"{where} text {float(text) * ratio:.1f} px")
+                if ratio < 0.6:
+                    shrunk.append(f"{where} shown at {ratio:.2f} of its width")
+    assert seen >= len(chapters(ROOT))
+    assert not unrecorded, f"figures without their smallest text (not drawn by a chapter's kernel?): {unrecorded}"
+    assert not illegible, f"text below 10 px at 1280 px: {illegible}"
+    assert not shrunk, shrunk
+
+
+#: what a quiet page never shows: a bare repr, a traceback, a warning
+NOISE = re.compile(r"<[^<>]* at 0x[0-9a-f]+>|\bat 0x[0-9a-f]{6,}|Traceback|\w*Warning:|"
+                   r"\b(User|Runtime|Future|Deprecation|Syntax|Resource|Pending)Warning\b")
+
+
+@needs_chromium
+def test_pages_are_quiet_and_no_output_is_cut_off(book):
+    """No page shows a bare repr, a traceback or a warning (stderr included), and no cell output is wider than
+    the page's column at 1280 pixels (it would be cut off behind a scroll bar)."""
+    noisy, cut = [], []
+    with browser_page() as page:
+        for name in pages():
+            page.goto((book / "book" / f"{name}.html").as_uri(), wait_until="load")
+            noisy += [f"{name}: {m.group(0)}" for m in NOISE.finditer(page.inner_text("main"))]
+            cut += [f"{name}: {c}" for c in page.evaluate("""() => Array.from(
+                document.querySelectorAll('main .cell_output, main .cell_output *')).filter(
+                e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 2).map(
+                e => `${e.tagName}.${e.className} ${e.scrollWidth} > ${e.clientWidth}: ${e.innerText.slice(0, 60)}`)""")]
+    assert not noisy, noisy[:10]
+    assert not cut, cut[:10]
 
 
 def test_the_injected_parameters_cell_is_removed_from_the_page(book):

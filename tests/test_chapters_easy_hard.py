@@ -66,10 +66,10 @@ def test_find_sets_by_hand():
 
 
 def test_set_sizes_table():
-    table = easy_hard.set_sizes(BY_ARCH, easy_hard.find_sets(BY_ARCH, W), W)
+    table = easy_hard.set_sizes(BY_ARCH, easy_hard.find_sets(BY_ARCH, W), W).data
     assert table.index.name == "2 runs each"
-    assert list(table["easy"]) == [3, 3] and list(table["hard (early)"]) == [4, 3]
-    assert list(table["hard (final)"]) == [2, 2]
+    assert list(table["easy samples"]) == [3, 3] and list(table["hard samples, early"]) == [4, 3]
+    assert list(table["hard samples, final"]) == [2, 2]
     # A at epoch 2: run 1 gets 0-3 right (4 of 8), run 2 too (sample 3 recovered at epoch 2)
     assert table.loc[A, "train accuracy, epoch 2"] == pytest.approx(0.5)
     assert table.loc[B, "final test accuracy"] == pytest.approx(0.95)

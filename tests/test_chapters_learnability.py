@@ -42,7 +42,7 @@ def test_compute_by_hand():
     # correct (> 1/2) in run 1: 2, 2, 1, 0, 0 epochs; in run 2: 2, 1, 1, 0, 0 -> hit rates over 2 epochs
     np.testing.assert_allclose(result.hits["a"], [1, 0.75, 0.5, 0, 0])
     assert (result.archs, result.runs, result.epochs, result.test_acc["a"]) == (["a", "b"], 2, 2, 0.7)
-    table = learnability.overview(result)
+    table = learnability.overview(result).data
     assert table.loc["a", "share with learnability > 0.9"] == 0.2
     assert table.loc["b", "mean learnability (train)"] == pytest.approx(0.49)
     assert learnability.describe(settings("smoke"), result) == "a, b; 2 runs each, 2 epochs, cifar10-subset"
@@ -64,7 +64,7 @@ def test_correlate_and_the_source_table():
     assert same.pearson.r == pytest.approx(np.corrcoef(result.learn["vgg16_bn"], result.learn["resnet20"])[0, 1])
     assert same.pearson.r < 1 and same.pearson.n == 5
     assert corr["vgg16_bn", "mlp"].spearman.r == pytest.approx(-1.0)
-    table = learnability.agreement_table(corr)
+    table = learnability.agreement_table(corr).data
     assert table.loc[0, "Pearson, source"] == 0.796 and table.loc[0, "rank, source"] == 0.867
     assert np.isnan(table.loc[1, "Pearson, source"])  # the source trained no MLP
 

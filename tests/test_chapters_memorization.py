@@ -255,7 +255,7 @@ def test_probe_features_fall_back_to_the_trained_network(monkeypatch):
     feats = mem.probe_features("auto", data, s)
     assert feats.train.shape == (5, 4) and feats.test.shape == (2, 4) and feats.note == "no weights here"
     assert feats.source == "the trained mlp of run 1, input of its last linear layer"
-    assert feats.sentence() == f"no weights here\nfeatures: {feats.source}; 4 values per image"
+    assert feats.sentence() == f"features: {feats.source}; 4 values per image"
     with pytest.raises(features.FeatureError):
         mem.probe_features("imagenet", data, s)
     with pytest.raises(ValueError, match="unknown"):

@@ -135,3 +135,12 @@ def test_figures_and_summary():
     assert text.startswith("Mean test accuracy of the density strategy over the fractions removed, by radius: "
                            "r = 0.5: 0.9000, r = 1: 0.9300.")
     assert "scored on 7 test samples" in text
+
+
+def test_retrain_table_for_the_page_shows_the_spread_only_over_several_runs():
+    table = sweep_table(ACC)
+    one = pruning.retrain_table(table, runs=1)
+    assert "std over runs" not in one.data.columns and "training time (s)" in one.data.columns
+    assert "std over runs" in pruning.retrain_table(table, runs=2).data.columns
+    html = one.to_html()
+    assert "nan" not in html.lower() and "%" in html

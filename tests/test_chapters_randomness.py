@@ -153,8 +153,8 @@ def test_figures():
     fig = randomness.plot_over_runs(records["train"], images, np.array([0, 1, 0, 1]), ["a", "b"])
     assert len(fig.axes) == 9 and fig.get_suptitle() == "training samples over 2 runs"
     fig = randomness.plot_density_agreement(agreement_at(0.8))
-    assert [ax.get_title() for ax in fig.axes[:2]] == ["train: mean off-diagonal 0.8000 [0.7900, 0.8100]",
-                                                       "test: mean off-diagonal 0.8000 [0.7900, 0.8100]"]
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["train: mean off-diagonal 0.8000\n[0.7900, 0.8100]",
+                                                       "test: mean off-diagonal 0.8000\n[0.7900, 0.8100]"]
 
 
 def test_summary_names_the_papers_values():

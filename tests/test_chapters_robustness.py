@@ -50,7 +50,7 @@ def test_training_summary_by_hand():
                                      "train_acc": np.array([[0.3, 0.9], [0.5, 0.9]])}, epochs=2,
                             meta={"runs": [{"train_seconds": 3.0, "eval_seconds": 1.0},
                                            {"train_seconds": 5.0, "eval_seconds": 1.0}]})
-    table = robustness.training_summary({"mlp": trace})
+    table = robustness.training_summary({"mlp": trace}).data
     assert table.loc["mlp"].tolist() == pytest.approx([0.6, 0.4, 2.5])  # (4 + 6) / 2 runs / 2 epochs
 
 
@@ -68,7 +68,7 @@ def test_optimizer_density_of_identical_planes_is_one():
     opt = robustness.optimizer_density({"sgd": one, "adamax": dict(one)}, n_boot=20)
     assert set(opt) == {"train", "test"}
     assert opt["train"]["sgd", "adamax"].r == pytest.approx(1.0)
-    table = robustness.fig11_table(opt)
+    table = robustness.fig11_table(opt).data
     assert table.loc["sgd–adamax", "train, paper"] == 0.6877
     assert table.loc["sgd–adamax", "test density, Pearson"] == pytest.approx(1.0)
 

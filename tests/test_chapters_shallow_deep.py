@@ -49,14 +49,14 @@ def test_compare_pools_the_counts_of_the_runs():
 
 def test_tables():
     c = shallow_deep.compare({"m": M, "all": np.ones(4, bool)}, D)
-    table = shallow_deep.shallow_table(c)
+    table = shallow_deep.shallow_table(c).data
     assert table.loc["m"].tolist() == [0.5, 2, 2] and table.loc["all"].tolist() == [1.0, 4, 0]
-    first = shallow_deep.first_learned_table(c)
+    first = shallow_deep.first_learned_table(c).data
     assert first.loc["m", "mean first-learned epoch, M wrong"] == pytest.approx(2.0)
-    summary = shallow_deep.summary_table(c)
+    summary = shallow_deep.summary_table(c).data
     assert summary.loc["m"].index.tolist() == [1, 2, 3]  # epochs 1, 2, T/4 -> 1, T/2 -> 1, T
     one_epoch = shallow_deep.compare({"m": M}, D[:, :1])
-    assert shallow_deep.summary_table(one_epoch).loc["m"].index.tolist() == [1]
+    assert shallow_deep.summary_table(one_epoch).data.loc["m"].index.tolist() == [1]
 
 
 def test_shallow_only_and_its_note():

@@ -88,8 +88,8 @@ def test_bin_tables_count_by_hand(tiny):
     assert [h.split(":")[0] for h, _ in tables] == ["10 bins of 18°", "4 bins of 45°", "Fig. 13's 12 bins"]
     heading, four = tables[1]
     assert "5 per bin; the subset holds 5 of 5 samples" in heading
-    np.testing.assert_array_equal(four.to_numpy(), [[1, 1, 2, 1], [1, 0, 0, 1], [1, 1, 2, 1]])
-    assert list(four.index)[-1] == "in the subset (seed 0)"
+    np.testing.assert_array_equal(four.data.to_numpy().T, [[1, 1, 2, 1], [1, 0, 0, 1], [1, 1, 2, 1]])
+    assert list(four.data.columns)[-1] == "in the subset (seed 0)"
     assert "1 samples on the left half-axis" in tables[2][0] and "holds 0" in tables[2][0]
 
 
@@ -113,7 +113,7 @@ def test_accuracy_drop_by_hand():
 
 def test_accuracy_table_and_agreement_by_hand():
     t3 = hand_draws()
-    table = testing.accuracy_table(CORRECT, t3)
+    table = testing.accuracy_table(CORRECT, t3).data
     # full accuracies 0.75, 0.25, 0.5: a, c, b
     assert list(table.index) == ["a", "c", "b"] and table["rank (full)"].tolist() == [1, 2, 3]
     np.testing.assert_allclose(table["accuracy (2 samples (4 bins))"], [1.0, 0.0, 0.5])
@@ -122,6 +122,9 @@ def test_accuracy_table_and_agreement_by_hand():
     # 4 bins: 1.0, 0.5, 0.0 against 0.75, 0.25, 0.5 -> rho(ranks 1 2 3, ranks 1 3 2) = 0.5
     assert agreement.loc[("4 bins", testing.MERGED), "spearman_mean"] == pytest.approx(0.5)
     assert agreement.loc[("10 bins", testing.MERGED), "size"] == 2
+    page = testing.agreement_summary(agreement).data
+    assert list(page.columns) == ["subset size (samples, mean)", "Spearman's rho", "mAP", "undefined draws"]
+    assert page.loc[("4 bins", testing.MERGED), "Spearman's rho"].startswith("0.500 [")
 
 
 def test_fig13_agreement_sizes_and_full_subset():

@@ -253,3 +253,42 @@ def test_representations_draw_test_above_train():
     with pytest.raises(ValueError, match="axes"):
         plots.representations(axes[:, :1], groups)
     plt.close(fig)
+
+
+def test_smallest_text_counts_only_the_text_a_figure_draws():
+    fig, (a, b) = plt.subplots(1, 2)
+    a.set_title("title", fontsize=14)
+    a.plot([0, 1], label="line")
+    a.legend(fontsize=11)
+    a.tick_params(labelsize=12)
+    a.text(0.5, 0.5, "hidden", fontsize=3).set_visible(False)
+    b.tick_params(labelsize=2)
+    b.set_axis_off()  # its tiny tick labels are not drawn
+    assert plots.smallest_text_pt(fig) == 11
+    a.set_xlabel("small", fontsize=7)
+    assert plots.smallest_text_pt(fig) == 7
+    plt.close(fig)
+
+
+def test_panel_grid_lays_panels_in_rows_and_removes_the_empty_cells():
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 1))
+    axes = plots.panel_grid(fig, 5, ncols=2, panel_height=2.5, sharey=True)
+    assert len(axes) == 5 and len(fig.axes) == 5
+    assert fig.get_size_inches().tolist() == [plots.PAGE_WIDTH_IN, 7.5]  # three rows
+    assert len(plots.panel_grid(plt.figure(), 1, ncols=3)) == 1
+    plt.close("all")
+
+
+def test_page_png_records_the_smallest_text_in_the_pngs_pixels():
+    import base64
+    import io
+
+    from PIL import Image
+
+    fig, ax = plt.subplots(dpi=100)
+    ax.plot([0, 1])
+    ax.set_xlabel("epoch", fontsize=9)
+    ax.tick_params(labelsize=18)
+    image = Image.open(io.BytesIO(base64.b64decode(plots.page_png(fig))))
+    assert float(image.text[plots.SMALLEST_TEXT_KEY]) == pytest.approx(9 * 100 / 72, abs=0.01)
+    plt.close(fig)

@@ -112,3 +112,67 @@ def test_table_for_the_page_hides_the_chapter_column(out):
     assert "chapter" not in styler.data.columns
     assert not (out / "c.csv").exists()
     assert isinstance(styler.data, pd.DataFrame)
+
+
+# --- report.table: every other table of the pages -----------------------------------------------------
+
+
+def _cells(styler) -> list[list[str]]:
+    """The shown text of each body cell of a styled table, row by row."""
+    import re
+
+    html = styler.to_html()
+    rows = re.findall(r"<tr>(.*?)</tr>", html.split("<tbody>")[1], re.S)
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>.*?</td>", row, re.S)] for row in rows]
+
+
+def _headers(styler) -> list[str]:
+    import re
+
+    return [re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r'<th[^>]*col_heading[^>]*>.*?</th>', styler.to_html())]
+
+
+def test_table_formats_whole_numbers_with_separators_and_fractions_to_three_decimals():
+    from regutils.report import table
+
+    df = pd.DataFrame({"samples": [1000, 50000], "accuracy": [0.91234, 0.5], "epochs": [3.0, 20.0],
+                       "name": ["a", "b"], "lower": [True, False]})
+    assert _cells(table(df)) == [["1,000", "0.912", "3", "a", "yes"], ["50,000", "0.500", "20", "b", "no"]]
+
+
+def test_table_applies_given_formats_and_writes_units_into_the_headers():
+    from regutils.report import table
+
+    df = pd.DataFrame({"share": [0.1234, 1.0], "time": [1.23456, 12.5]})
+    styler = table(df, formats={"share": "{:.1%}", "time": "{:.1f}"}, units={"time": "s"})
+    assert _headers(styler) == ["share", "time (s)"]
+    assert _cells(styler) == [["12.3%", "1.2"], ["100.0%", "12.5"]]
+    assert styler.data.columns.tolist() == ["share", "time (s)"]  # the values themselves are kept
+    with pytest.raises(KeyError, match="speed"):
+        table(df, units={"speed": "s"})
+
+
+def test_table_shows_a_missing_value_as_a_dash_never_as_nan():
+    from regutils.report import MISSING, table
+
+    df = pd.DataFrame({"paper": [0.9871, float("nan")], "n": [None, 3], "note": ["x", None]})
+    cells = _cells(table(df, formats={"paper": "{:.4f}"}))
+    assert cells == [["0.9871", MISSING, "x"], [MISSING, "3", MISSING]]
+    assert not any("nan" in c.lower() or "none" in c.lower() for row in cells for c in row)
+
+
+def test_table_hides_the_index_on_request_and_aligns_text_left_numbers_right():
+    from regutils.report import table
+
+    df = pd.DataFrame({"v": [1.5]}, index=["row label"])
+    assert "row label" in table(df).to_html() and "row label" not in table(df, index=False).to_html()
+    html = table(pd.DataFrame({"name": ["x"], "v": [1.5]})).to_html()
+    assert "text-align: left" in html and "text-align: right" in html
+
+
+def test_deviation_is_a_titled_box_with_its_text_escaped():
+    from regutils.report import deviation
+
+    box = deviation("weights <missing> & no network")
+    assert 'class="admonition warning"' in box and "Deviation from the paper" in box
+    assert "weights &lt;missing&gt; &amp; no network" in box

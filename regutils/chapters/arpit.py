@@ -145,13 +145,12 @@ def first_epoch(plan: Plan) -> FirstEpoch:
 def plot_first_epoch(first: FirstEpoch) -> plt.Figure:
     """One histogram of the misclassification rates per condition, one bin per possible rate k / runs."""
     plots.use_style()
-    fig, axes = plt.subplots(1, len(first.miss_rate), figsize=(11, 3.2), sharey=True)
+    fig, axes = plt.subplots(1, len(first.miss_rate), figsize=(plots.PAGE_WIDTH_IN, 3.2), sharey=True)
     bins = (np.arange(first.runs + 2) - 0.5) / first.runs
     for ax, (name, m) in zip(axes, first.miss_rate.items()):
         ax.hist(m, bins=bins, color=plots.OKABE_ITO[4])
-        ax.set_title(f"{name}: {first.easy_share[name]:.1%} never wrong, dispersion {first.dispersion[name]:.2f}",
-                     fontsize=10)
-        ax.set_xlabel("misclassification rate after one epoch")
+        ax.set_title(f"{name}: {first.easy_share[name]:.1%} never wrong\ndispersion {first.dispersion[name]:.2f}")
+    fig.supxlabel("misclassification rate after one epoch")
     axes[0].set_ylabel("training samples")
     fig.tight_layout()
     return fig
@@ -207,7 +206,7 @@ def loss_sensitivities(ckpt: Checkpoints) -> dict[str, np.ndarray]:
 def plot_loss_sensitivity(g_bar: dict[str, np.ndarray]) -> plt.Figure:
     """g_bar over its mean: sorted, most sensitive first (left), and as histograms (right)."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.4))
     for name, g in g_bar.items():
         relative = g / g.mean()  # shapes, not scales, are compared
         share = sensitivity.top_share(g, 0.1)
@@ -258,14 +257,14 @@ def plot_class_sensitivity(class_g: dict[str, np.ndarray]) -> plt.Figure:
     finite = np.concatenate([r[np.isfinite(r) & (r > 0)] for r in rows.values()])
     norm = LogNorm(vmin=finite.min(), vmax=finite.max())
     k = next(iter(rows.values())).shape[0]
-    fig, axes = plt.subplots(1, len(rows), figsize=(11, 3.6), sharey=True, layout="constrained")
+    fig, axes = plt.subplots(1, len(rows), figsize=(plots.PAGE_WIDTH_IN, 3.4), sharey=True, layout="constrained")
     for ax, (name, r) in zip(axes, rows.items()):
         image = ax.imshow(r, norm=norm, cmap="viridis")
-        ax.set_title(f"{name}: off-diagonal share {sensitivity.off_diagonal_share(class_g[name]):.2f}")
-        ax.set_xlabel("class j of the training sample x'")
+        ax.set_title(f"{name}\noff-diagonal share {sensitivity.off_diagonal_share(class_g[name]):.2f}")
         ax.set_xticks(range(k))
         ax.set_yticks(range(k))
     axes[0].set_ylabel("class i of the loss")
+    fig.supxlabel("class j of the training sample x'")
     fig.colorbar(image, ax=axes, label=r"$G_{ij}$ / mean of row $i$", shrink=0.9)
     return fig
 
@@ -369,7 +368,7 @@ def time_to_fit(plan: Plan) -> FitTimes:
 def plot_time_to_fit(fit: FitTimes) -> plt.Figure:
     """Training accuracy per epoch of the full runs (left); epochs to fit against the size (right)."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.4))
     for name, curve in fit.curves.items():
         axes[0].plot(np.arange(1, len(curve) + 1), curve, label=name)
     axes[0].axhline(fit.threshold, color="0.5", lw=1, ls="--")
@@ -381,7 +380,7 @@ def plot_time_to_fit(fit: FitTimes) -> plt.Figure:
     axes[1].axhline(fit.epochs + 1, color="0.5", lw=1, ls=":")
     axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_xlabel("training samples")
-    axes[1].set_ylabel(f"epochs to reach {fit.threshold:.0%} training accuracy")
+    axes[1].set_ylabel(f"epochs to reach\n{fit.threshold:.0%} training accuracy")
     axes[1].legend(loc="center right")
     fig.tight_layout()
     return fig
@@ -467,7 +466,8 @@ def plot_label_noise(noise: LabelNoise, radius: float) -> plt.Figure:
     """One panel of accuracy curves per noise level, the CSR along training in the last panel."""
     plots.use_style()
     levels, peak, fitted, epochs = list(noise.val_curve), noise.peak, noise.fitted, noise.epochs
-    fig, axes = plt.subplots(1, len(levels) + 1, figsize=(3 * len(levels) + 3.5, 3.4))
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 2.9))
+    axes = plots.panel_grid(fig, len(levels) + 1, ncols=3, panel_height=2.9)
     epoch_axis = np.arange(1, epochs + 1)
     for ax, q in zip(axes, levels):
         ax.plot(epoch_axis, noise.train_curve[q], color=plots.COLORS["train"], label="training (noisy labels)")
@@ -475,16 +475,15 @@ def plot_label_noise(noise: LabelNoise, radius: float) -> plt.Figure:
         ax.axvline(peak[q], color=plots.COLORS["test"], lw=1, ls="--")
         if fitted[q] <= epochs:
             ax.axvline(fitted[q], color=plots.COLORS["train"], lw=1, ls=":")
-        ax.set_title(f"{q:.0%} noise: peak epoch {peak[q]}, fitted {fitted[q] if fitted[q] <= epochs else 'never'}",
-                     fontsize=10)
+        ax.set_title(f"{q:.0%} noise\npeak epoch {peak[q]}, fitted {fitted[q] if fitted[q] <= epochs else 'never'}")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("epoch")
-    axes[0].set_ylabel("accuracy")
+        ax.set_ylabel("accuracy")
     axes[0].legend(loc="lower right")
     for q in levels:
         line, = axes[-1].plot(list(noise.csr[q]), list(noise.csr[q].values()), marker="o", label=f"{q:.0%} noise")
         axes[-1].plot([peak[q]], [noise.csr[q][peak[q]]], marker="*", ms=12, color=line.get_color())
-    axes[-1].set_xlabel("epoch of the model (star: validation peak)")
+    axes[-1].set_xlabel("epoch of the model\n(star: validation peak)")
     axes[-1].set_ylabel(f"CSR, r = {radius}")
     axes[-1].set_ylim(0, 1)
     axes[-1].legend()
@@ -574,7 +573,7 @@ def regularization(plan: Plan) -> Regularization:
 def plot_regularization(reg: Regularization) -> plt.Figure:
     """Training accuracy on random labels (left) and validation accuracy on real data (right), per regularizer."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.6))
     speed, final = reg.speed, reg.final_val
     for name in reg.random_train:
         epochs = np.arange(1, len(reg.random_train[name]) + 1)
@@ -586,7 +585,7 @@ def plot_regularization(reg: Regularization) -> plt.Figure:
     axes[1].set_ylim(max(0, 2 * lowest - 1), 1 + 0.05 * (1 - lowest))  # the lower half left to the legend
     for ax, where, title in zip(axes, ("upper left", "lower right"), ("regularizer", "regularizer (last epoch)")):
         ax.set_xlabel("epoch")
-        ax.legend(title=title, loc=where, fontsize=8)
+        ax.legend(title=title, loc=where)
     fig.tight_layout()
     return fig
 

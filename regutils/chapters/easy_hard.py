@@ -37,7 +37,7 @@ from .. import easy_hard as eh
 from .. import features, plots, sampling, stats
 from ..claims import above, at_least, below, greater_than, less_than
 from ..loop import load_for
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..train import get_runs, trained_model
 
 KINDS = ("easy", "hard")  # the two sets the claims are about
@@ -82,16 +82,17 @@ def find_sets(by_arch: dict, window: int) -> Sets:
                 hard_final={a: eh.hard(r.train_correct, stage="final") for a, r in by_arch.items()})
 
 
-def set_sizes(by_arch: dict, sets: Sets, window: int) -> pd.DataFrame:
-    """One row per architecture: mean training accuracy at epoch w, mean final test accuracy, set sizes."""
+def set_sizes(by_arch: dict, sets: Sets, window: int):
+    """One row per architecture: mean training accuracy at epoch w, mean final test accuracy, set sizes (a Styler)."""
     runs = next(iter(by_arch.values())).history["train_acc"].shape[0]  # every architecture has as many
-    return pd.DataFrame({
-        f"train accuracy, epoch {window}": [r.history["train_acc"][:, window - 1].mean() for r in by_arch.values()],
-        "final test accuracy": [r.history["test_acc"][:, -1].mean() for r in by_arch.values()],
-        "easy": [len(sets.easy[a]) for a in by_arch],
-        "hard (early)": [len(sets.hard[a]) for a in by_arch],
-        "hard (final)": [len(sets.hard_final[a]) for a in by_arch],
-    }, index=pd.Index(list(by_arch), name=f"{runs} runs each")).round(4)
+    accuracy = {f"train accuracy, epoch {window}": [r.history["train_acc"][:, window - 1].mean() for r in by_arch.values()],
+                "final test accuracy": [r.history["test_acc"][:, -1].mean() for r in by_arch.values()]}
+    frame = pd.DataFrame({**accuracy,
+                          "easy samples": [len(sets.easy[a]) for a in by_arch],
+                          "hard samples, early": [len(sets.hard[a]) for a in by_arch],
+                          "hard samples, final": [len(sets.hard_final[a]) for a in by_arch],
+                          }, index=pd.Index(list(by_arch), name=f"{runs} runs each"))
+    return table(frame, formats=dict.fromkeys(accuracy, "{:.1%}"))
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def overlaps(sets: Sets, n: int) -> dict[tuple[str, str], Overlap]:
 def plot_overlaps(overlap: dict[tuple[str, str], Overlap], archs) -> plt.Figure:
     """2 x 2 heatmaps: easy (top) and hard (bottom), Jaccard (left) and overlap coefficient (right)."""
     plots.use_style()
-    fig, axes = plt.subplots(2, 2, figsize=(9, 8))
+    fig, axes = plt.subplots(2, 2, figsize=(plots.PAGE_WIDTH_IN, 7.4))
     for ax, kind_name in zip(axes.ravel(), [(name, kind) for kind in KINDS for name in STATISTICS]):
         o = overlap[kind_name]
         plots.correlation_heatmap(ax, o.matrix, list(archs), vmin=0, vmax=1)
@@ -157,18 +158,17 @@ def draw_samples(sets: Sets, arch: str, n: int, seed: int = 0, show: int = 16) -
 
 
 def plot_examples(draws: Draws, sets: Sets, arch: str, images, labels, classes) -> plt.Figure:
-    """The drawn easy (top) and hard (bottom) training images, each titled with its label.
+    """The drawn easy (top) and hard (bottom) training images in rows of eight, each titled with its label.
 
     images : (N, H, W[, C]) uint8; labels : (N,) int; classes : class names.
     """
     plots.use_style()
-    fig, axes = plt.subplots(2, 1, figsize=(9, 3.2))
+    fig, axes = plt.subplots(2, 1, figsize=(plots.PAGE_WIDTH_IN, 5.6))
     for ax, kind in zip(axes, KINDS):
         picks = draws.shown[kind]
         if len(picks):
-            plots.image_grid(ax, images[picks], titles=[classes[c] for c in labels[picks]], ncols=len(picks))
-        ax.set_title(f"{kind} for {arch}: {len(picks)} of {len(sets.of(kind)[arch])} at random (title: label)",
-                     fontsize="small")
+            plots.image_grid(ax, images[picks], titles=[classes[c] for c in labels[picks]], ncols=8)
+        ax.set_title(f"{kind} for {arch}: {len(picks)} of {len(sets.of(kind)[arch])} at random (title: label)")
         ax.set_axis_off()
     fig.tight_layout()
     return fig
@@ -207,7 +207,7 @@ def plot_distances(distance: pd.DataFrame) -> plt.Figure:
     plots.use_style()
     relative = relative_to_random(distance)
     spaces = relative.index.unique("space")
-    fig, axes = plt.subplots(1, len(spaces), figsize=(10, 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(spaces), figsize=(plots.PAGE_WIDTH_IN, 3.4), sharey=True, squeeze=False)
     for ax, space in zip(axes[0], spaces):
         relative.loc[space, list(KINDS)].plot.bar(ax=ax, rot=0, legend=False, color=[COLORS[k] for k in KINDS])
         ax.axhline(1, color="0.4", lw=1, ls="--")

@@ -29,7 +29,7 @@ from matplotlib.colors import LogNorm
 
 from .. import measures, plots, stats
 from ..claims import above
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 #: the source's networks, in this package's names
 SOURCE_NETS = ("vgg16_bn", "resnet20", "mobilenet")
@@ -101,12 +101,14 @@ def describe(s, result: Learnability) -> str:
     return f"{', '.join(result.archs)}; {result.runs} runs each, {result.epochs} epochs, {s.dataset}"
 
 
-def overview(result: Learnability) -> pd.DataFrame:
-    """Per model: mean final test accuracy, mean training learnability, and the share above 0.9."""
-    return pd.DataFrame({"final test accuracy (mean over runs)": list(result.test_acc.values()),
-                         "mean learnability (train)": [v.mean() for v in result.learn.values()],
-                         "share with learnability > 0.9": [(v > 0.9).mean() for v in result.learn.values()]},
-                        index=result.archs).round(4)
+def overview(result: Learnability):
+    """Per model: mean final test accuracy, mean training learnability, and the share above 0.9 (a Styler)."""
+    frame = pd.DataFrame({"final test accuracy (mean over runs)": list(result.test_acc.values()),
+                          "mean learnability (train)": [v.mean() for v in result.learn.values()],
+                          "share with learnability > 0.9": [(v > 0.9).mean() for v in result.learn.values()]},
+                         index=result.archs)
+    return table(frame, formats={"final test accuracy (mean over runs)": "{:.1%}",
+                                 "share with learnability > 0.9": "{:.1%}"})
 
 
 def networks_note(archs) -> str:
@@ -120,7 +122,7 @@ def networks_note(archs) -> str:
 def plot_distribution(result: Learnability) -> plt.Figure:
     """Each model's learnability against its rank (left) and as a log-scale histogram (right)."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.4))
     for a, values in result.learn.items():
         rank = measures.learnability_rank(values)  # 1 = most learnable
         order = np.argsort(rank)
@@ -156,31 +158,33 @@ def correlate(result: Learnability, seed: int = 0) -> dict[tuple[str, str], Pair
             for a, b in itertools.combinations(result.archs, 2)}
 
 
-def agreement_table(corr: dict[tuple[str, str], PairCorrelation]) -> pd.DataFrame:
-    """One row per pair: Pearson and Spearman next to the source's values (nan for a pair it did not train)."""
+def agreement_table(corr: dict[tuple[str, str], PairCorrelation]):
+    """One row per pair: Pearson and Spearman next to the source's values (a dash for a pair it did not train);
+    a Styler."""
     rows = []
     for (a, b), c in corr.items():
         source = SOURCE_TABLE.get(frozenset((a, b)), (np.nan, np.nan))
         rows.append({"pair": f"{a} vs {b}", "Pearson, source": source[0], "Pearson": c.pearson.r,
                      "rank, source": source[1], "Spearman": c.spearman.r,
                      "Pearson, test samples": c.pearson_test, "Pearson, hits (CBTL/T)": c.pearson_hits})
-    return pd.DataFrame(rows).round(3)
+    return table(pd.DataFrame(rows), index=False)
 
 
 def plot_pairs(result: Learnability, corr: dict[tuple[str, str], PairCorrelation]) -> plt.Figure:
     """A 2-D histogram (log colours) of the training samples' learnability under each pair of models."""
     plots.use_style()
-    fig, axes = plt.subplots(1, len(corr), figsize=(4.6 * len(corr), 4), squeeze=False)
+    fig = plt.figure(figsize=(min(plots.PAGE_WIDTH_IN, 4.6 * len(corr)), 3.8))
+    axes = plots.panel_grid(fig, len(corr), ncols=2, panel_height=3.8)
     low = np.floor(min(v.min() for v in result.learn.values()) * 20) / 20  # zoom on the occupied range
     bins = np.linspace(low, 1, 41)
-    for ax, ((a, b), c) in zip(axes[0], corr.items()):
+    for ax, ((a, b), c) in zip(axes, corr.items()):
         image = ax.hist2d(result.learn[a], result.learn[b], bins=bins, norm=LogNorm(), cmap="viridis")[3]
         ax.plot([low, 1], [low, 1], color="0.5", lw=0.8, ls="--")
         ax.set_xlabel(f"learnability, {a}")
         ax.set_ylabel(f"learnability, {b}")
         ax.set_title(f"Pearson {c.pearson.r:.3f}, Spearman {c.spearman.r:.3f}")
         ax.set_aspect("equal")
-    plots.add_colorbar(axes[0, -1], image, label="training samples")
+    plots.add_colorbar(axes[-1], image, label="training samples")
     fig.tight_layout()
     return fig
 
@@ -197,17 +201,18 @@ def extremes(result: Learnability, k: int = 16) -> tuple[np.ndarray, np.ndarray]
 
 
 def plot_extremes(result: Learnability, data, k: int = 16) -> plt.Figure:
-    """The easiest (top) and hardest (bottom) training images, labelled with class and mean learnability.
+    """The easiest (top) and hardest (bottom) training images in rows of eight, labelled with class and mean
+    learnability.
 
     data : the data set of the runs, with ``images_train`` (N, H, W[, C]) and ``classes``.
     """
     plots.use_style()
     mean_learn = np.mean(list(result.learn.values()), axis=0)
-    fig, axes = plt.subplots(2, 1, figsize=(11, 2.9))
+    fig, axes = plt.subplots(2, 1, figsize=(plots.PAGE_WIDTH_IN, 2.6 * -(-k // 8) + 0.6))
     for ax, picked, title in zip(axes, extremes(result, k), ("easiest", "hardest")):
         labels = [f"{data.classes[result.y_train[i]]}: {mean_learn[i]:.2f}" for i in picked]
-        plots.image_grid(ax, data.images_train[picked], titles=labels, ncols=k)
-        ax.set_title(f"the {k} {title} training samples (label: learnability averaged over the models)", fontsize=9)
+        plots.image_grid(ax, data.images_train[picked], titles=labels, ncols=8)
+        ax.set_title(f"the {k} {title} training samples (label: learnability averaged over the models)")
     fig.tight_layout()
     return fig
 

@@ -41,7 +41,7 @@ from ..probe import (
     binary_probe,
     sync_svm_experiment,
 )
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..train import trained_model
 
 PAPER_FIG7 = (("#1", 0.9985), ("#4", 0.9984))  # the paper's runs and their histogram correlations
@@ -104,15 +104,16 @@ def event_histograms(runs, seed: int = 0) -> EventHistograms:
 def plot_event_histograms(hist: EventHistograms) -> plt.Figure:
     """One panel per shown run: the two normalized histograms of events per sample, log scale."""
     plots.use_style()
-    fig, axes = plt.subplots(1, len(hist.r), figsize=(5 * len(hist.r), 3.6), squeeze=False)
-    for (k, corr), ax in zip(hist.r.items(), axes[0]):
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.4))
+    axes = plots.panel_grid(fig, len(hist.r), ncols=2, panel_height=3.4)
+    for (k, corr), ax in zip(hist.r.items(), axes):
         plots.histogram_1d(ax, hist.train_events[k], hist.test_events[k],
                            labels=("forgetting events (train)", "mal-generalizing events (test)"))
         ax.set_yscale("log")
         ax.set_xlabel("events per sample")
         ax.set_ylabel("fraction of samples")
-        ax.set_title(f"run #{k + 1}: Pearson of the histograms r = {corr.r:.5f}")
-    axes[0, 0].legend()
+        ax.set_title(f"run #{k + 1}: histograms' Pearson r = {corr.r:.5f}")
+    axes[0].legend()
     fig.tight_layout()
     return fig
 
@@ -189,7 +190,7 @@ def plot_sync_counts(syn: Synchronization, seed: int = 0) -> plt.Figure:
     plots.use_style()
     rng = np.random.default_rng(seed)  # the sideways jitter of the dots
     events, shown = syn.events_run1, syn.with_event
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.9), sharey=True)
     if shown.size:
         for (reading, label), color in zip(READINGS.items(), (plots.COLORS["test"], plots.COLORS["train"])):
             axes[0].scatter(events[shown] + rng.uniform(-0.15, 0.15, shown.size), syn.counts[reading][shown],
@@ -200,13 +201,14 @@ def plot_sync_counts(syn: Synchronization, seed: int = 0) -> plt.Figure:
         run_sets = {1: "in run 1", 2: "in runs 1 and 2", syn.n_runs: f"in all {syn.n_runs} runs"}
         for (k, label), color in zip(sorted(run_sets.items()), plots.OKABE_ITO[2:]):
             plots.events_vs_measure(axes[1], events[shown], first_k[:, k - 1], color=color, label=label)
-    axes[0].set_title(f"one run, both readings ({shown.size} test samples with an event in run 1)")
-    axes[1].set_title("reading any: synchronized in every one of the first k runs")
+    axes[0].set_title(f"one run, both readings\n({shown.size} test samples with an event in run 1)")
+    axes[1].set_title("reading any: synchronized in\nevery one of the first k runs")
+    axes[0].set_xlabel("mal-generalizing events of the test sample")
+    axes[1].set_xlabel("its mal-generalizing events in run 1")
     for ax in axes:
         ax.set_yscale("symlog", linthresh=1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("mal-generalizing events of the test sample (run 1 on the right)")
-        ax.legend(fontsize="small")
+        ax.legend()
     axes[0].set_ylabel("synchronized training samples")
     fig.tight_layout()
     return fig
@@ -323,7 +325,7 @@ def plot_sync_examples(syn: Synchronization, ex: SyncExamples, data) -> plt.Figu
     """
     plots.use_style()
     rows = max(len(ex.shown), 1)
-    fig, axes = plt.subplots(rows, 1, figsize=(12, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, 1, figsize=(plots.PAGE_WIDTH_IN, 1.9 * rows), squeeze=False)
     needed = max(ex.runs_needed, 1)
     for ax, j, runs_j in zip(axes[:, 0], ex.shown, ex.synced_runs):
         order = np.argsort(-runs_j, kind="stable")
@@ -332,9 +334,9 @@ def plot_sync_examples(syn: Synchronization, ex: SyncExamples, data) -> plt.Figu
         n_kept, n_same = int(synced.sum()), int(np.count_nonzero(syn.y_train[synced] == syn.y_test[j]))
         plots.sync_grid(ax, data.images_test[j], data.images_train[kept], syn.y_train[kept], syn.y_test[j], ncols=16)
         ax.set_title(f"test sample {data.index_test[j]} (class {data.classes[syn.y_test[j]]}, regularity "
-                     f"{ex.regularity[j]:.3g}): {n_kept} training sample(s) synchronized in ≥ {ex.runs_needed} runs, "
+                     f"{ex.regularity[j]:.3g}):\n{n_kept} training sample(s) synchronized in ≥ {ex.runs_needed} runs, "
                      f"{n_same} of its class" + (f", first {kept.size} shown" if n_kept > kept.size else ""),
-                     fontsize="small")
+                     fontsize=plots.SMALL_PT)
     if not len(ex.shown):
         axes[0, 0].set_axis_off()
         axes[0, 0].set_title("no test sample has a training sample synchronized with it in every run")
@@ -346,19 +348,19 @@ def plot_sync_classes(syn: Synchronization) -> plt.Figure:
     """Mean synchronized counts by class, in every one of the first k runs (left) and in any m runs (right)."""
     plots.use_style()
     k_runs = np.arange(1, syn.n_runs + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.8), sharey=True)
     for ax, (same, other), xlabel, title in (
-            (axes[0], syn.first_k, "k: synchronized in every one of the first k runs", "all of the first k runs"),
-            (axes[1], syn.at_least, "m: synchronized in at least m of the runs (any m)", "at least m runs")):
+            (axes[0], syn.first_k, "k: synchronized in every one\nof the first k runs", "all of the first k runs"),
+            (axes[1], syn.at_least, "m: synchronized in at least m\nof the runs (any m)", "at least m runs")):
         if syn.with_event.size:
             ax.plot(k_runs, same.mean(axis=0), marker="o", ms=3, label="same class")
             ax.plot(k_runs, other.mean(axis=0), ls="--", marker="x", ms=3, label="other classes")
             ax.legend()
         ax.set_xlabel(xlabel)
-        ax.set_title(f"{title}: mean over {syn.with_event.size} test samples")
+        ax.set_title(f"{title}:\nmean over {syn.with_event.size} test samples")
         ax.set_yscale("symlog", linthresh=1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].set_ylabel("synchronized training samples (reading any)")
+    axes[0].set_ylabel("synchronized training samples\n(reading any)")
     fig.tight_layout()
     return fig
 
@@ -376,8 +378,7 @@ class ProbeFeatures:
     note: str | None = None
 
     def sentence(self) -> str:
-        line = f"features: {self.source}; {self.train.shape[1]} values per image"
-        return f"{self.note}\n{line}" if self.note else line
+        return f"features: {self.source}; {self.train.shape[1]} values per image"
 
 
 def probe_features(choice: str, data, s) -> ProbeFeatures:
@@ -415,6 +416,10 @@ class Table1:
     frame: pd.DataFrame
     entries: list
     repeats: int
+
+    def table(self):
+        """The frame for the page (a Styler): accuracies in %, a dash where the protocol could not run."""
+        return table(self.frame, formats=dict.fromkeys(self.frame.columns, "{:.1%}"))
 
     def sentence(self) -> str:
         reasons = dict.fromkeys(e["comparable"] for e in self.entries if e["comparable"] is not True)
@@ -466,6 +471,10 @@ class MulticlassProbe:
     def gain(self, n) -> pd.Series:
         r = self.results[n]
         return r["with_synced"] - r["without_synced"]
+
+    def table(self):
+        """The frame for the page (a Styler): accuracies and their differences in %."""
+        return table(self.frame, formats=dict.fromkeys(self.frame.columns.drop("test samples"), "{:.1%}"))
 
 
 def multiclass_probe(feats: ProbeFeatures, syn: Synchronization, sizes, max_test: int, mode: str = "replace",

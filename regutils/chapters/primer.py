@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 
 from .. import density, measures, picks, plots, stats
 from ..claims import above, below, greater_than, less_than
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 
 def sample_names(n: int) -> list[str]:
@@ -36,8 +36,8 @@ def sample_names(n: int) -> list[str]:
     return list(string.ascii_uppercase[:6])[:n] + [f"s{i}" for i in range(6, n)]
 
 
-def toy_table(correct, prob, names=None, radius: float = 1.0, never_learned: str = "zero") -> pd.DataFrame:
-    """Every measure of a hand-made record, one row per sample.
+def toy_table(correct, prob, names=None, radius: float = 1.0, never_learned: str = "zero"):
+    """Every measure of a hand-made record, one row per sample (a Styler).
 
     correct : array_like, shape (samples, epochs)
         1 where the sample is classified correctly at the end of the epoch (rows are samples, as
@@ -59,14 +59,14 @@ def toy_table(correct, prob, names=None, radius: float = 1.0, never_learned: str
     if record.shape != prob.shape:
         raise ValueError(f"correct and prob must have one shape, got {record.T.shape} and {prob.T.shape}")
     names = sample_names(record.shape[1]) if names is None else names
-    table = pd.DataFrame(record.T, index=names, columns=[f"t{t}" for t in range(1, record.shape[0] + 1)])
-    table["CBTL"] = measures.cbtl(record)
-    table["events"] = measures.forgetting_events(record, never_learned=never_learned)
-    table["events (max)"] = measures.forgetting_events(record, never_learned="max")
-    table["first learned"] = measures.first_learned_epoch(record)
-    table["learnability"] = measures.learnability(prob).round(3)
-    table["density"] = density.density(table["CBTL"], table["events"], r=radius).round(3)
-    return table
+    frame = pd.DataFrame(record.T, index=names, columns=[f"t{t}" for t in range(1, record.shape[0] + 1)])
+    frame["CBTL"] = measures.cbtl(record)
+    frame["events"] = measures.forgetting_events(record, never_learned=never_learned)
+    frame["events (max)"] = measures.forgetting_events(record, never_learned="max")
+    frame["first learned"] = measures.first_learned_epoch(record)
+    frame["learnability"] = measures.learnability(prob)
+    frame["density"] = density.density(frame["CBTL"], frame["events"], r=radius)
+    return table(frame, formats={"learnability": "{:.2f}", "density": "{:.3f}"}, units={"first learned": "epoch"})
 
 
 def draw_record(ax, correct, names=None):
@@ -96,9 +96,9 @@ def plot_toy(correct, radius: float = 1.0, names=None) -> plt.Figure:
     record = np.asarray(correct).T
     names = sample_names(record.shape[1]) if names is None else names
     x, y = measures.cbtl(record), measures.forgetting_events(record)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.4), gridspec_kw={"width_ratios": [1.3, 1]})
     draw_record(left, record, names)
-    left.set_title("the record: dark = correct, x = forgetting event")
+    left.set_title("the record:\ndark = correct, x = forgetting event")
     right.scatter(x, y, s=40, zorder=3)
     for name, xi, yi in zip(names, x, y):  # one label and circle per hand-made sample
         right.annotate(name, (xi, yi), textcoords="offset points", xytext=(5, 5))
@@ -108,7 +108,7 @@ def plot_toy(correct, radius: float = 1.0, names=None) -> plt.Figure:
     right.set_aspect("equal")
     right.set_xlabel("CBTL")
     right.set_ylabel("forgetting events")
-    right.set_title(f"the (CBTL, events) plane, circles of radius {radius:g}")
+    right.set_title(f"the (CBTL, events) plane,\ncircles of radius {radius:g}")
     fig.tight_layout()
     return fig
 
@@ -176,9 +176,9 @@ def plot_real_records(m: RunMeasures, k: int = 24) -> plt.Figure:
     plots.use_style()
     shown = picks.spread_over_plane(m.cbtl, m.events, k=k)
     shown = shown[np.lexsort((m.events[shown], m.cbtl[shown]))[::-1]]
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH_IN, 5))
     draw_record(ax, m.record[:, shown], [f"#{i}  CBTL {m.cbtl[i]}, F {m.events[i]}" for i in shown])
-    ax.set_title(f"{len(shown)} training samples spread over the (CBTL, events) plane (dark = correct, x = event)")
+    ax.set_title(f"{len(shown)} training samples spread over the (CBTL, events) plane\n(dark = correct, x = event)")
     fig.tight_layout()
     return fig
 
@@ -191,7 +191,8 @@ def jitter(n: int, seed: int) -> np.ndarray:
 def plot_one_run(m: RunMeasures) -> plt.Figure:
     """CBTL and CBGL histograms, the training plane coloured by density, and learnability along CBTL."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.4))
+    axes = plots.panel_grid(fig, 3, ncols=2, panel_height=3.4)
     plots.histogram_1d(axes[0], m.cbtl, m.cbgl, labels=("train: CBTL", "test: CBGL"))
     axes[0].set_xlabel("epochs correct")
     axes[0].set_ylabel("fraction of samples")
@@ -217,15 +218,16 @@ def one_run_facts(m: RunMeasures, seed: int = 0) -> str:
             "have 0 events")
 
 
-def conventions_table(m: RunMeasures) -> pd.DataFrame:
-    """Never-learned samples, samples with events, and the most events under both conventions, per split."""
+def conventions_table(m: RunMeasures):
+    """Never-learned samples, samples with events, and the most events under both conventions, per split
+    (a Styler)."""
     def column(counts, events, events_max):
         return [int((counts == 0).sum()), int((events > 0).sum()), events.max(), events_max.max()]
 
-    return pd.DataFrame({"training set": column(m.cbtl, m.events, m.events_max),
-                         "test set": column(m.cbgl, m.mal, m.mal_max)},
-                        index=["never learned (CBTL/CBGL = 0)", "at least one event", "most events, paper convention",
-                               "most events, never learned = max"])
+    return table(pd.DataFrame({"training set": column(m.cbtl, m.events, m.events_max),
+                               "test set": column(m.cbgl, m.mal, m.mal_max)},
+                              index=["never learned (CBTL/CBGL = 0), samples", "at least one event, samples",
+                                     "most events, paper convention", "most events, never learned = max"]))
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ def noise_summary(nl: NoisyLabels) -> str:
 def plot_label_noise(nl: NoisyLabels) -> plt.Figure:
     """The noisy run's training samples in the (CBTL, events) plane by kind of label (left), their CBTL (right)."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.6))
     dx, dy = jitter(nl.cbtl.size, seed=1)
     for mask, name, color in ((~nl.noisy, "clean label", plots.COLORS["train"]),
                               (nl.noisy, "noisy label", plots.COLORS["test"])):

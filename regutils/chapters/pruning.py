@@ -25,7 +25,7 @@ from .. import measures, plots
 from .. import pruning as prune
 from ..claims import above, below, holds
 from ..profiles import PROFILES
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 PAPER_ACCURACY, PAPER_FRACTION = 0.91, 0.6  # "above 0.91 even after removing 60%"
 COLORS = {"density": plots.OKABE_ITO[4], "cbtl": plots.OKABE_ITO[0], "forgetting": plots.OKABE_ITO[2],
@@ -99,16 +99,18 @@ def plot_removal(sc: Scores, fraction: float, seed: int = 0) -> plt.Figure:
     """The training plane, one panel per strategy: each point's area its samples, its colour the share removed."""
     plots.use_style()
     strategies = prune.STRATEGIES
-    fig, axes = plt.subplots(1, len(strategies), figsize=(3.6 * len(strategies), 3.6), sharey=True,
-                             layout="constrained", squeeze=False)
-    for ax, strategy in zip(axes[0], strategies):
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.2), layout="constrained")
+    axes = plots.panel_grid(fig, len(strategies), ncols=2, panel_height=3.2, sharex=True, sharey=True)
+    for ax, strategy in zip(axes, strategies):
         k = kept(sc, strategy, fraction, seed=seed)
         points = prune.removal_map(sc.cbtl, sc.events, k)
         shown = ax.scatter(points["cbtl"], points["events"], s=4 + 200 * points["samples"] / points["samples"].max(),
                            c=points["removed_share"], cmap="viridis", vmin=0, vmax=1, alpha=0.8, linewidths=0)
         ax.set_title(f"{strategy}: {len(sc.cbtl) - len(k)} removed")
+    for ax in axes[-2:]:
         ax.set_xlabel("CBTL (run mean)")
-    axes[0, 0].set_ylabel("forgetting events (run mean)")
+    for ax in axes[::2]:
+        ax.set_ylabel("forgetting events (run mean)")
     fig.colorbar(shown, ax=axes, shrink=0.8, label="share of the point's samples removed")
     return fig
 
@@ -125,6 +127,18 @@ def retrain(s, sc: Scores, runs: int = 1, runner=None) -> pd.DataFrame:
                        device=s.device)
 
 
+def retrain_table(sweep: pd.DataFrame, runs: int):
+    """:func:`retrain`'s table for the page (a Styler): readable headers, shares and accuracies in %, the
+    standard deviation over runs only when ``runs`` > 1."""
+    frame = sweep.rename(columns={"fraction": "removed", "kept": "samples kept", "test_acc": "final test accuracy",
+                                  "test_acc_std": "std over runs", "train_seconds": "training time"})
+    formats = {"radius": "{:g}", "removed": "{:.0%}", "final test accuracy": "{:.1%}", "std over runs": "{:.1%}",
+               "training time": "{:,.1f}"}
+    if runs == 1:
+        frame, formats = frame.drop(columns="std over runs"), {k: v for k, v in formats.items() if k != "std over runs"}
+    return table(frame, index=False, units={"training time": "s"}, formats=formats)
+
+
 def at_radius(table: pd.DataFrame, radius: float) -> pd.DataFrame:
     """The rows of ``table`` of Fig. 12b: every strategy without a radius, and density at ``radius``."""
     return table[table["radius"].isna() | np.isclose(table["radius"].fillna(-1.0), radius)]
@@ -136,7 +150,7 @@ def plot_accuracy(table: pd.DataFrame, sc: Scores) -> plt.Figure:
     The grey band is the full set's mean ± one standard deviation over the main runs.
     """
     plots.use_style()
-    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.8), sharey=True)
     for r, rows in table[table["strategy"] == "density"].groupby("radius"):
         ax_a.plot(rows["fraction"], rows["test_acc"], marker="o", label=f"r = {r:g}")
     ax_a.set_title("(a) density strategy, several radii")

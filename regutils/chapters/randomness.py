@@ -101,24 +101,24 @@ def plot_over_runs(records: SplitRecords, images, labels, classes, seed: int = 0
     x, y = measures.average_over_runs(records.measure), measures.average_over_runs(records.events)
     chosen, d = pick_three(x, y, seed=seed)
     epochs = records.correct.shape[1]
-    fig, axes = plt.subplots(3, 3, figsize=(11, 7.5), gridspec_kw={"height_ratios": [1, 1.4, 1.4]})
+    fig, axes = plt.subplots(3, 3, figsize=(plots.PAGE_WIDTH_IN, 7.5), gridspec_kw={"height_ratios": [1.4, 1.4, 1.4]})
     for col, (name, i) in enumerate(chosen.items()):
         record = records.correct[:, :, i]  # (runs, epochs)
         m_runs, e_runs = records.measure[:, i], records.events[:, i]
         plots.image_grid(axes[0, col], images[[i]])
-        axes[0, col].set_title(f"{name}: '{classes[labels[i]]}', density {d[i]:.3g}\n"
-                               f"{records.measure_name} {m_runs.min()}-{m_runs.max()}, {records.event_name} "
-                               f"{e_runs.min()}-{e_runs.max()} over runs", fontsize="small")
+        axes[0, col].set_title(f"{name}: '{classes[labels[i]]}'\ndensity {d[i]:.3g}\n"
+                               f"{records.measure_name} {m_runs.min()}-{m_runs.max()} over runs\n"
+                               f"{records.event_name} {e_runs.min()}-{e_runs.max()}", fontsize=plots.SMALL_PT)
         plots.run_raster(axes[1, col], record)
         cumulative = np.cumsum(measures.event_mask(record[:, :, None])[:, :, 0], axis=1)  # (runs, epochs)
         plots.curve_with_band(axes[2, col], np.arange(1, epochs + 1), cumulative.mean(0), cumulative.min(0),
                               cumulative.max(0), color=plots.COLORS[records.split],
-                              label="mean over runs, min-max band")
+                              label="mean, min-max over runs")
         axes[2, col].set_xlabel("epoch")
-        axes[2, col].set_ylabel(f"cumulative {records.event_name}")
         axes[2, col].set_xlim(0.5, epochs + 0.5)
-    axes[1, 0].legend(loc="lower right", fontsize="small", frameon=True)
-    axes[2, 0].legend(loc="upper left", fontsize="small")
+    axes[2, 0].set_ylabel(f"cumulative\n{records.event_name}")
+    axes[1, 0].legend(loc="lower right", frameon=True)
+    axes[2, 0].legend(loc="upper left")
     fig.suptitle(f"{'test' if records.split == 'test' else 'training'} samples over {records.runs} runs")
     fig.tight_layout()
     return fig
@@ -199,13 +199,13 @@ def density_agreement(records: dict[str, SplitRecords], n_boot: int = 1000, seed
 def plot_density_agreement(agreement: dict[str, DensityAgreement]) -> plt.Figure:
     """Heatmaps of the between-run correlation matrices, one panel per split (training left)."""
     plots.use_style()
-    fig, axes = plt.subplots(1, len(agreement), figsize=(12, 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(agreement), figsize=(plots.PAGE_WIDTH_IN, 4.2), squeeze=False)
     for ax, a in zip(axes[0], agreement.values()):
         runs = len(a.matrix)
-        image = plots.correlation_heatmap(ax, a.matrix, [f"run {r + 1}" for r in range(runs)], annotate=runs <= 12,
+        image = plots.correlation_heatmap(ax, a.matrix, [f"run {r + 1}" for r in range(runs)], annotate=runs <= 10,
                                           vmin=min(0.0, a.low))
         plots.add_colorbar(ax, image, label="Pearson")
-        ax.set_title(f"{a.split}: mean off-diagonal {a.mean.r:.4f} [{a.mean.low:.4f}, {a.mean.high:.4f}]")
+        ax.set_title(f"{a.split}: mean off-diagonal {a.mean.r:.4f}\n[{a.mean.low:.4f}, {a.mean.high:.4f}]")
     fig.tight_layout()
     return fig
 

@@ -130,17 +130,17 @@ def contrast(plane: Plane, n_values=3, k=4, seed=0) -> Contrast:
 
 
 def plot_contrast(chosen: Contrast, plane: Plane, classes) -> plt.Figure:
-    """One row per value: the samples with the fewest events (left) and the most (right), titled label: events."""
+    """Two rows per value: the samples with the fewest events, then those with the most, titled label: events."""
     plots.use_style()
     n, k = chosen.fewest.shape
-    fig, axes = plt.subplots(n, 2, figsize=(1.3 * k * 2 + 1, 1.9 * n), squeeze=False)
+    fig, axes = plt.subplots(2 * n, 1, figsize=(plots.PAGE_WIDTH_IN, 1.5 * 2 * n), squeeze=False)
     for row, v in enumerate(chosen.values):  # a few rows
-        for ax, samples, side in ((axes[row, 0], chosen.fewest[row], "fewest"),
-                                  (axes[row, 1], chosen.most[row], "most")):
+        for ax, samples, side in ((axes[2 * row, 0], chosen.fewest[row], "fewest"),
+                                  (axes[2 * row + 1, 0], chosen.most[row], "most")):
             titles = [f"{classes[label]}: {events:.1f}"
                       for label, events in zip(plane.labels[samples], plane.y[samples])]
             plots.image_grid(ax, plane.images[samples], titles=titles, ncols=k)
-            ax.set_title(f"{plane.xlabel} ≈ {v:g}, {side} {plane.ylabel}", fontsize="small", pad=12)
+            ax.set_title(f"{plane.xlabel} ≈ {v:g}, {side} {plane.ylabel}", pad=12)
     fig.tight_layout()
     return fig
 
@@ -148,7 +148,7 @@ def plot_contrast(chosen: Contrast, plane: Plane, classes) -> plt.Figure:
 def plot_planes(both: dict[str, Plane], step_deg=18.0, positions=10) -> plt.Figure:
     """Top: each plane coloured by density, with the angular sectors' rays; bottom: thumbnails across it."""
     plots.use_style()
-    fig, axes = plt.subplots(2, len(both), figsize=(11, 8.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(both), figsize=(plots.PAGE_WIDTH_IN, 7.2), squeeze=False)
     for col, p in enumerate(both.values()):
         top, bottom = axes[0, col], axes[1, col]
         plots.add_colorbar(top, plots.density_scatter(top, p.x, p.y, p.density, s=8), label="density")
@@ -219,7 +219,7 @@ def plot_histograms(both: dict[str, Plane], hist: Histograms) -> plt.Figure:
     """Normalized histograms on log scales, training against test: CBTL / CBGL (left), events (right)."""
     plots.use_style()
     train, test = both["train"], both["test"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.4))
     plots.histogram_1d(axes[0], train.x, test.x, labels=("CBTL (train)", "CBGL (test)"), bins=hist.measure_edges)
     axes[0].set_xlabel("CBTL / CBGL")
     plots.histogram_1d(axes[1], train.y, test.y, labels=("forgetting (train)", "mal-generalizing (test)"),
@@ -236,7 +236,7 @@ def plot_histograms(both: dict[str, Plane], hist: Histograms) -> plt.Figure:
 def plot_events_peak(both: dict[str, Plane]) -> plt.Figure:
     """Mean events (line) and their range (band) per rounded CBTL / CBGL, the peak dotted."""
     plots.use_style()
-    fig, axes = plt.subplots(1, len(both), figsize=(10, 3.6), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(both), figsize=(plots.PAGE_WIDTH_IN, 3.4), sharey=True, squeeze=False)
     for ax, p, color in zip(axes[0], both.values(), (plots.COLORS["train"], plots.COLORS["test"])):
         plots.events_vs_measure(ax, p.rounded, p.y, label=p.name, color=color)
         ax.axvline(p.peak.at, color="0.5", lw=0.8, ls=":")

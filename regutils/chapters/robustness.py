@@ -24,7 +24,7 @@ import pandas as pd
 from .. import plots, stats
 from .. import robustness as rob
 from ..claims import at_least, holds, less_than, within
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..train import get_runs
 
 CLOSEST = ("sgd", "adagrad")  # the paper's closest optimizer pair
@@ -67,24 +67,26 @@ def noise_ceiling(s) -> pd.DataFrame:
     return stats.pairwise_measure_correlations(sample_measures(traces))
 
 
-def training_summary(traces: dict) -> pd.DataFrame:
-    """Per group: mean final test accuracy, mean epoch-1 training accuracy, and seconds per epoch.
+def training_summary(traces: dict):
+    """Per group: mean final test accuracy, mean epoch-1 training accuracy, and time per epoch (a Styler).
 
-    The seconds count training and the two eval passes, averaged over the runs' ``meta["runs"]``.
+    The time counts training and the two eval passes, averaged over the runs' ``meta["runs"]``.
     """
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "final test accuracy": {k: t.history["test_acc"][:, -1].mean() for k, t in traces.items()},
         "epoch-1 training accuracy": {k: t.history["train_acc"][:, 0].mean() for k, t in traces.items()},
-        "seconds per epoch": {k: np.mean([m["train_seconds"] + m["eval_seconds"] for m in t.meta["runs"]]) / t.epochs
-                              for k, t in traces.items()},
-    }).round(4)
+        "time per epoch": {k: np.mean([m["train_seconds"] + m["eval_seconds"] for m in t.meta["runs"]]) / t.epochs
+                           for k, t in traces.items()},
+    })
+    return table(frame, formats={"final test accuracy": "{:.1%}", "epoch-1 training accuracy": "{:.1%}",
+                                 "time per epoch": "{:.1f}"}, units={"time per epoch": "s"})
 
 
 def plot_representations(by_group: dict) -> plt.Figure:
     """One column per group: the test plane on top, the training plane below, coloured by density (Fig. 10, 11)."""
     plots.use_style()
-    fig, axes = plt.subplots(2, len(by_group), figsize=(3.6 * len(by_group), 6.6), sharey="row", squeeze=False,
-                             layout="constrained")
+    width = min(plots.PAGE_WIDTH_IN, 2.9 * len(by_group) + 0.8)
+    fig, axes = plt.subplots(2, len(by_group), figsize=(width, 6.2), sharey="row", squeeze=False, layout="constrained")
     drawn = plots.representations(axes, by_group)
     for row in range(2):
         plots.add_colorbar(axes[row, -1], drawn[row, -1], label="density")
@@ -95,8 +97,9 @@ def plot_correlations(by_arch: dict) -> plt.Figure:
     """One heatmap per quantity: its Pearson correlation between every two groups (Table 2 as heatmaps)."""
     plots.use_style()
     groups = list(by_arch)
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7.5), layout="constrained")
-    for ax, name in zip(axes.ravel(), rob.MEASURES):
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.3), layout="constrained")
+    axes = plots.panel_grid(fig, len(rob.MEASURES), ncols=2, panel_height=3.3)
+    for ax, name in zip(axes, rob.MEASURES):
         matrix = stats.correlation_matrix(np.stack([by_arch[g][name] for g in groups]))
         image = plots.correlation_heatmap(ax, matrix, groups, vmin=0, vmax=1)
         ax.set_title(name)
@@ -117,13 +120,14 @@ def optimizer_density(by_opt: dict, n_boot=1000, seed=0) -> dict[str, dict[tuple
             for split in rob.PLANES}
 
 
-def fig11_table(opt_density: dict) -> pd.DataFrame:
-    """One row per optimizer pair: this build's density correlation of each split, then the paper's (nan: none)."""
+def fig11_table(opt_density: dict):
+    """One row per optimizer pair: this build's density correlation of each split, then the paper's (a dash:
+    none); a Styler."""
     ours = {f"{split} density, Pearson": {f"{a}–{b}": c.r for (a, b), c in pairs.items()}
             for split, pairs in opt_density.items()}
     paper = {f"{split}, paper": {f"{a}–{b}": rob.paper_fig11_value(split, a, b) for a, b in pairs}
              for split, pairs in opt_density.items()}
-    return pd.DataFrame(ours | paper).round(4)
+    return table(pd.DataFrame(ours | paper))
 
 
 def scorecard(arch_corr: dict, ceiling: pd.DataFrame, opt_density: dict, s, tolerance=0.1) -> Scorecard:

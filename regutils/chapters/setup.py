@@ -63,7 +63,7 @@ def compare_records(runs, seed: int = 0) -> dict[str, RecordComparison]:
 def plot_records(compared: dict[str, RecordComparison]) -> plt.Figure:
     """Each measure from the epoch record against the minibatch record; a point's area counts its samples."""
     plots.use_style()
-    fig, axes = plt.subplots(1, len(compared), figsize=(10, 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(compared), figsize=(plots.PAGE_WIDTH_IN, 3.6), squeeze=False)
     for ax, c in zip(axes[0], compared.values()):
         values, counts = np.unique(np.stack([c.epoch.ravel(), c.batch.ravel()]), axis=1, return_counts=True)
         ax.scatter(values[0], values[1], s=8 + 60 * counts / counts.max(), alpha=0.6)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from .. import algorithms, contingency, plots
 from ..claims import above, less_than
-from ..report import Scorecard
+from ..report import Scorecard, table
 
 DEFAULT_SHALLOW = ("logistic regression", "SVM", "random forest")
 COUNTS = list(contingency.COUNTS)
@@ -93,12 +93,14 @@ def describe(s, runs, n_fit: int) -> str:
             f"{acc[:, -1].mean():.3f} (mean over {s.runs} runs)")
 
 
-def shallow_table(c: Comparison) -> pd.DataFrame:
-    """One row per M: its test accuracy and the sizes of the M-right and M-wrong groups."""
+def shallow_table(c: Comparison):
+    """One row per M: its test accuracy and the sizes of the M-right and M-wrong groups (a Styler)."""
     m = c.m_correct
-    return pd.DataFrame({"test accuracy of M": [v.mean() for v in m.values()],
-                         "M right (shallow learnable)": [int(v.sum()) for v in m.values()],
-                         "M wrong": [int((~v).sum()) for v in m.values()]}, index=list(m)).round(4)
+    frame = pd.DataFrame({"test accuracy of M": [v.mean() for v in m.values()],
+                          "M right (shallow learnable)": [int(v.sum()) for v in m.values()],
+                          "M wrong": [int((~v).sum()) for v in m.values()]}, index=list(m))
+    return table(frame, formats={"test accuracy of M": "{:.1%}"},
+                 units={"M right (shallow learnable)": "samples", "M wrong": "samples"})
 
 
 def plot_accuracies(c: Comparison, d_acc) -> plt.Figure:
@@ -107,8 +109,9 @@ def plot_accuracies(c: Comparison, d_acc) -> plt.Figure:
     d_acc : (runs, T), D's test accuracy per run and epoch.
     """
     plots.use_style()
-    fig, axes = plt.subplots(1, len(c.names), figsize=(4.6 * len(c.names), 3.8), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], c.names):
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 3.4), layout="constrained")
+    axes = plots.panel_grid(fig, len(c.names), ncols=3, panel_height=3.4, sharey=True)
+    for ax, name in zip(axes, c.names):
         by_epoch = c.per_run[name].groupby("epoch")
         for column, label, color in (("R_plus", "$R_+$: D's accuracy on M-right samples", plots.OKABE_ITO[4]),
                                      ("R_minus", "$R_-$: D's accuracy on M-wrong samples", plots.OKABE_ITO[5])):
@@ -117,12 +120,11 @@ def plot_accuracies(c: Comparison, d_acc) -> plt.Figure:
                                   color=color)
         ax.plot(np.arange(1, c.epochs + 1), np.mean(d_acc, axis=0), color="0.5", ls="--", lw=1,
                 label="D test accuracy")
-        ax.set_title(f"M = {name} (accuracy {c.m_correct[name].mean():.3f})")
+        ax.set_title(f"M = {name}\n(accuracy {c.m_correct[name].mean():.3f})")
         ax.set_xlabel("epoch of D")
-    axes[0, 0].set_ylabel("share D gets right")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3)
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    axes[0].set_ylabel("share D gets right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2)
     return fig
 
 
@@ -130,7 +132,7 @@ def plot_ratios(c: Comparison) -> plt.Figure:
     """Left: R± per M along D's training (log scale; infinite ratios left out). Right: T01, T10, T00 of
     the first M, mean over runs (log scale)."""
     plots.use_style()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.8))
     for name in c.names:
         band = c.per_run[name].replace(np.inf, np.nan).groupby("epoch")["R_pm"].agg(["min", "max"])
         plots.curve_with_band(left, band.index, c.pooled[name]["R_pm"].replace(np.inf, np.nan), band["min"],
@@ -149,24 +151,28 @@ def plot_ratios(c: Comparison) -> plt.Figure:
     right.set_yscale("log")
     right.set_xlabel("epoch of D")
     right.set_ylabel("test samples (mean over runs)")
-    right.set_title(f"M = {name}; $T_{{11}}$, both right: {mean_counts['T11'].iloc[0]:.0f} to "
+    right.set_title(f"M = {name}\n$T_{{11}}$, both right: {mean_counts['T11'].iloc[0]:.0f} to "
                     f"{mean_counts['T11'].iloc[-1]:.0f}")
     right.legend()
     fig.tight_layout()
     return fig
 
 
-def first_learned_table(c: Comparison) -> pd.DataFrame:
-    """One row per M: D's mean first-learned epoch of the M-right and of the M-wrong samples it ends up learning."""
-    return pd.DataFrame(c.first_learned).T.rename(columns=lambda g: f"mean first-learned epoch, {g}").round(2)
+def first_learned_table(c: Comparison):
+    """One row per M: D's mean first-learned epoch of the M-right and of the M-wrong samples it ends up learning
+    (a Styler)."""
+    frame = pd.DataFrame(c.first_learned).T.rename(columns=lambda g: f"mean first-learned epoch, {g}")
+    return table(frame, formats=dict.fromkeys(frame.columns, "{:.2f}"))
 
 
-def summary_table(c: Comparison) -> pd.DataFrame:
-    """The pooled counts and ratios of every M at epochs 1, 2, T/4, T/2 and T (those that exist)."""
+def summary_table(c: Comparison):
+    """The pooled counts (test samples) and ratios of every M at epochs 1, 2, T/4, T/2 and T (those that exist);
+    a Styler."""
     t = c.epochs
     show = sorted(e for e in {1, 2, max(1, t // 4), max(1, t // 2), t} if e <= t)
-    return pd.concat({name: pooled.loc[show, COUNTS + ["R_plus", "R_minus", "R_pm"]]
-                      for name, pooled in c.pooled.items()}, names=["M", "epoch"]).round(3)
+    frame = pd.concat({name: pooled.loc[show, COUNTS + ["R_plus", "R_minus", "R_pm"]]
+                       for name, pooled in c.pooled.items()}, names=["M", "epoch"])
+    return table(frame.rename(columns={"R_plus": "R+", "R_minus": "R-", "R_pm": "R±"}))
 
 
 def shallow_only(c: Comparison, test_correct) -> dict:
@@ -180,21 +186,21 @@ def shallow_only(c: Comparison, test_correct) -> dict:
 
 
 def plot_shallow_only(only: dict, images, labels, classes, k: int = 12) -> plt.Figure:
-    """One row per M: up to ``k`` of its shallow-only test samples, titled with label and D's wrong share.
+    """One block per M: up to ``k`` of its shallow-only test samples in rows of six, titled with label and D's
+    wrong share.
 
     images : (N, H, W[, C]) uint8 test images; labels : (N,) int.
     """
     plots.use_style()
-    fig, axes = plt.subplots(len(only), 1, figsize=(11, 1.45 * len(only) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(only), 1, figsize=(plots.PAGE_WIDTH_IN, 2.4 * len(only) + 0.4), squeeze=False)
     for ax, (name, (idx, wrong)) in zip(axes[:, 0], only.items()):
         if len(idx) == 0:
             ax.set_axis_off()
-            ax.set_title(f"M = {name}: none", fontsize=9)
+            ax.set_title(f"M = {name}: none")
             continue
         titles = [f"{classes[c]}: {w:.0%}" for c, w in zip(labels[idx[:k]], wrong[:k])]
-        plots.image_grid(ax, images[idx[:k]], titles=titles, ncols=k)
-        ax.set_title(f"M = {name}: {len(idx)} test samples M gets right and D gets wrong in at least one run",
-                     fontsize=9)
+        plots.image_grid(ax, images[idx[:k]], titles=titles, ncols=6)
+        ax.set_title(f"M = {name}: {len(idx)} test samples M gets right and D gets wrong in at least one run")
     fig.tight_layout()
     return fig
 

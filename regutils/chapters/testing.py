@@ -28,7 +28,7 @@ import pandas as pd
 from .. import algorithms, density, measures, plots, sampling, stats
 from ..claims import at_least, below, between
 from ..loop import load_for
-from ..report import Scorecard
+from ..report import Scorecard, table
 from ..sampling import LEFT_AXIS
 from ..train import get_runs
 
@@ -137,8 +137,9 @@ def draw_table3(tb: Bins, size: int, seeds) -> Table3Draws:
     return Table3Draws(size, seeds, draws)
 
 
-def bin_tables(tb: Bins, t3: Table3Draws) -> dict[str, pd.DataFrame]:
-    """Heading -> table of the test samples per bin: Table 3's sectors (per step), then Fig. 13's bins."""
+def bin_tables(tb: Bins, t3: Table3Draws) -> dict:
+    """Heading -> Styler of the test samples per bin, one row per bin: Table 3's sectors (per step), then
+    Fig. 13's bins."""
     tables = {}
     for step, name in STEPS.items():
         merged, k = tb.sectors[step, "merge"], n_sectors(step)
@@ -146,12 +147,12 @@ def bin_tables(tb: Bins, t3: Table3Draws) -> dict[str, pd.DataFrame]:
                   np.bincount(merged[t3.first(step)], minlength=k)]
         heading = (f"{name} of {step:g}°: {t3.quota(step)} per bin; the subset holds {t3.first(step).size} of "
                    f"{tb.n_test} samples")
-        tables[heading] = pd.DataFrame(counts, columns=sampling.bin_names(step)[sampling.FIRST_SECTOR:],
-                                       index=["test samples (half-axes merged)", "of which on a half-axis",
-                                              f"in the subset (seed {t3.seeds[0]})"])
+        tables[heading] = table(pd.DataFrame(counts, columns=sampling.bin_names(step)[sampling.FIRST_SECTOR:],
+                                             index=["test samples (half-axes merged)", "of which on a half-axis",
+                                                    f"in the subset (seed {t3.seeds[0]})"]).T)
     heading = (f"Fig. 13's 12 bins: {tb.fig13_sizes[LEFT_AXIS]} samples on the left half-axis (taken whole), "
                f"the smallest of the other 11 bins holds {tb.smallest_bin}")
-    tables[heading] = pd.DataFrame([tb.fig13_sizes], index=["test samples"], columns=sampling.bin_names(FIG13_STEP))
+    tables[heading] = table(pd.DataFrame({"test samples": tb.fig13_sizes}, index=sampling.bin_names(FIG13_STEP)))
     return tables
 
 
@@ -162,7 +163,7 @@ def plot_bins(tb: Bins, t3: Table3Draws) -> plt.Figure:
     x = (tb.cbgl - (tb.cbgl.max() + tb.cbgl.min()) / 2) / (np.ptp(tb.cbgl) or 1.0)
     y = tb.events / (np.ptp(tb.events) or 1.0)
     d = density.density(tb.cbgl, tb.events)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 4.2))
     for ax, (step, name) in zip(axes, STEPS.items()):
         points = plots.density_scatter(ax, x, y, d, rays_deg=step, center=(0.0, 0.0), s=10)
         chosen = t3.first(step)
@@ -171,7 +172,8 @@ def plot_bins(tb: Bins, t3: Table3Draws) -> plt.Figure:
         ax.set_ylim(-0.07, 1.05)
         for k, count in enumerate(tb.sector_sizes(step)):
             angle = np.deg2rad((k + 0.5) * step)  # each sector's count on its bisector
-            ax.text(0.3 * np.cos(angle), 0.3 * np.sin(angle), str(count), ha="center", va="center", fontsize=8,
+            ax.text(0.3 * np.cos(angle), 0.3 * np.sin(angle), str(count), ha="center", va="center",
+                    fontsize=plots.SMALL_PT,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
         ax.set_title(f"{name} of {step:g}°\ncircled: one draw of {chosen.size} samples")
         ax.set_xlabel("CBGL, centred and divided by its range")
@@ -220,10 +222,24 @@ def algorithm_correctness(s, sklearn_train_size: int | None = None) -> Algorithm
                       int(np.prod(data.x_train.shape[1:])))
 
 
-def accuracy_table(correct: dict, t3: Table3Draws) -> pd.DataFrame:
-    """Accuracy and rank of every algorithm on the full test set and on the first draw of each subset."""
+def accuracy_table(correct: dict, t3: Table3Draws):
+    """Accuracy and rank of every algorithm on the full test set and on the first draw of each subset (a Styler)."""
     columns = {"full": None} | {f"{t3.size} samples ({name})": t3.first(step) for step, name in STEPS.items()}
-    return algorithms.accuracy_table(correct, columns).sort_values("rank (full)")
+    frame = algorithms.accuracy_table(correct, columns).sort_values("rank (full)")
+    return table(frame, formats={c: "{:.1%}" for c in frame.columns if c.startswith("accuracy")})
+
+
+def agreement_summary(summary: pd.DataFrame):
+    """:func:`table3_agreement` or :func:`fig13_agreement` rows for the page (a Styler): the mean subset size,
+    each ranking statistic as "mean [10 %, 90 %]" over the draws, and the draws where it is undefined."""
+    def band(metric):
+        return [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+                summary[[f"{metric}_mean", f"{metric}_low", f"{metric}_high"]].to_numpy()]
+
+    frame = pd.DataFrame({"subset size": summary["size"].to_numpy(), "Spearman's rho": band("spearman"),
+                          "mAP": band("map"), "undefined draws": summary["undefined"].to_numpy()},
+                         index=summary.index)
+    return table(frame, formats={"subset size": "{:,.1f}"}, units={"subset size": "samples, mean"})
 
 
 def table3_agreement(correct: dict, t3: Table3Draws) -> pd.DataFrame:
@@ -263,7 +279,7 @@ def fig13_agreement(correct: dict, bins: np.ndarray, ns, seeds) -> pd.DataFrame:
 def plot_fig13(fig13: pd.DataFrame, smallest_bin: int) -> plt.Figure:
     """Spearman and mAP against n per bin, balanced against random subsets; a dotted line at the smallest bin."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(plots.PAGE_WIDTH_IN, 3.8))
     for method, color in zip(algorithms.SUBSET_METHODS, (plots.COLORS["test"], "0.45")):
         rows = fig13[fig13.method == method]
         label = "11n + left axis (Fig. 13)" if method == "balanced" else "random subset, same size (this book)"
@@ -309,8 +325,9 @@ class SmallTestSet:
     table: pd.DataFrame
 
     def describe(self) -> str:
-        return (f"wrote {self.npy_path} and {self.csv_path}: {len(self.table)} test samples (Fig. 13's bins, "
-                f"n = {self.n}, seed {self.seed})")
+        """Markdown: what the set holds and where it is written."""
+        return (f"The small test set holds {len(self.table)} test samples (Fig. 13's bins, n = {self.n}, seed "
+                f"{self.seed}); it is written to `{self.npy_path}` and `{self.csv_path}`. Its first rows:")
 
 
 def export_small_test_set(tb: Bins, s, data, out_dir: Path | str = OUT_DIR) -> SmallTestSet:
@@ -351,7 +368,8 @@ def plot_subset_images(images_test: np.ndarray, bins: np.ndarray, subset: np.nda
         plots.image_grid(ax, images_test[subset[in_subset == b][:per_row]], ncols=per_row)
         ax.set_xlim(-0.5, per_row * (width + 2) - 2.5)  # the same scale in every row, rows left-aligned
         ax.set_anchor("W")
-        ax.set_title(f"{names[b]}: {np.count_nonzero(in_subset == b)} in the subset", fontsize=8, loc="left")
+        ax.set_title(f"{names[b]}: {np.count_nonzero(in_subset == b)} in the subset", fontsize=plots.SMALL_PT,
+                     loc="left")
     fig.tight_layout()
     return fig
 
