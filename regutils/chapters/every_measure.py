@@ -8,7 +8,7 @@
     train, test = em.correlations(m.train), em.correlations(m.test)   # Spearman matrices
     em.plot_correlations(train, "training set"); em.notable(train, "training")
     nl = em.never_learned(runs, m)                                    # the four never-learned conventions
-    em.conventions_table(nl); em.plot_conventions(nl)
+    nl.table; em.plot_conventions(nl)
     table = em.retrain(s, m, em.removal_fractions(s, p.removal_fractions), seeds=p.prune_seeds)
     em.plot_pruning(table, m); em.accuracy_table(table)
     card = em.scorecard(table, m, nl, s)
@@ -313,7 +313,8 @@ def plot_correlations(corr: pd.DataFrame, title: str, labels=None) -> plt.Figure
     """Heatmap of one Spearman matrix, every value written in its cell, the labels unclipped."""
     plots.use_style()
     k = len(corr)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.62 * k, 1.2 + 0.55 * k), layout="constrained")
+    side = min(plots.PAGE_WIDTH_IN, 1.6 + 0.6 * k)  # an annotated cell per pair: as wide as the column allows
+    fig, ax = plt.subplots(figsize=(side, 1.2 + 0.55 * k), layout="constrained")
     image = plots.correlation_heatmap(ax, corr.to_numpy(), list(labels or corr.columns), vmin=-1, vmax=1,
                                       cmap="PuOr_r")
     for text in ax.texts:  # a constant measure has no correlation: say so where its cells stay blank
@@ -382,15 +383,11 @@ def describe_never(nl: NeverLearned) -> str:
     return "\n".join(lines)
 
 
-def conventions_table(nl: NeverLearned) -> pd.DataFrame:
-    """:attr:`NeverLearned.table` rounded for the page."""
-    return nl.table.round({"mean rank": 1, "rank / N": 3, "ρ with CBTL": 3, "ρ with EL2N": 3})
-
-
 def plot_conventions(nl: NeverLearned) -> plt.Figure:
     """Per convention and record: where the never-learned samples rank, and forgetting's ρ with CBTL and EL2N."""
     plots.use_style()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), layout="constrained")
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 1), layout="constrained")
+    axes = plots.panel_grid(fig, 3, ncols=2, panel_height=3.4)
     conventions = list(scores.NEVER_LEARNED)
     x = np.arange(len(conventions))
     panels = (("rank / N", "mean rank of never-learned samples / N\n(small: ranked most forgotten)"),
@@ -410,7 +407,7 @@ def plot_conventions(nl: NeverLearned) -> plt.Figure:
             values = nl.table[nl.table["record"] == record].set_index("convention").loc[conventions, column]
             for i, v in enumerate(values.to_numpy(dtype=float)):
                 if np.isnan(v):
-                    ax.text(i + (k - 0.5) * 0.38, 0.02, "n/a", ha="center", va="bottom", fontsize="small",
+                    ax.text(i + (k - 0.5) * 0.38, 0.02, "n/a", ha="center", va="bottom", fontsize=plots.SMALL_PT,
                             rotation=90, color="0.4")
     if not any(nl.any_run.values()):
         axes[0].text(0.5, 0.5, "no training sample is\nnever learned in any run", transform=axes[0].transAxes,
@@ -510,7 +507,7 @@ def accuracy_table(table: pd.DataFrame) -> pd.DataFrame:
                      "seeds": len(g), "test accuracy": g["test_acc"].mean(), "sd": _sd(g["test_acc"]),
                      "minus random": g["test_acc"].mean() - random.mean() if len(random) else np.nan,
                      "seconds per run": g["train_seconds"].mean()})
-    return pd.DataFrame(rows).round({"test accuracy": 4, "sd": 4, "minus random": 4, "seconds per run": 1})
+    return pd.DataFrame(rows)
 
 
 def difference(table: pd.DataFrame, a: str, b: str, fraction: float) -> float:
@@ -527,8 +524,8 @@ def plot_pruning(table: pd.DataFrame, m: Measures) -> plt.Figure:
     """Final test accuracy per strategy, one panel per fraction: every seed, mean ± sd, random's band, the full set."""
     plots.use_style()
     fractions = sorted(table["fraction"].unique())
-    fig, axes = plt.subplots(1, len(fractions), figsize=(7.5 * len(fractions), 4.2), sharey=True, squeeze=False,
-                             layout="constrained")
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH_IN, 1), layout="constrained")
+    axes = plots.panel_grid(fig, len(fractions), ncols=1, panel_height=4.2, sharey=True)[None, :]
     full, full_sd = m.full_acc.mean(), _sd(m.full_acc)
     x = np.arange(len(STRATEGIES))
     for ax, fraction in zip(axes[0], fractions):
