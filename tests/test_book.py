@@ -192,6 +192,9 @@ def test_pages_load_with_figures_and_working_links(book):
                 elif url.fragment and target.suffix == ".html" and f'id="{url.fragment}"' not in target.read_text():
                     broken.append(f"{name} -> {href} (no such anchor)")
             page.screenshot(path=str(shots / f"{name}.png"), full_page=False)
+            if name == "primer":  # a teaching chapter's exercise, its solution folded
+                page.locator("div.exercise").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(shots / "primer-exercise.png"), full_page=False)
     assert not raw_math, f"math left as raw LaTeX: {raw_math[:5]}"
     assert rendered > 0, "no math element was typeset on any page"
     assert not blank, f"figures that did not render: {blank}"

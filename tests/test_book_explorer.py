@@ -63,7 +63,7 @@ def test_the_explorer_loads_without_network(explorer_page):
     assert not outside, f"the page asked the network for {outside[:3]}"
 
 
-def test_hovering_a_training_sample_shows_its_image(explorer_page):
+def test_hovering_a_training_sample_shows_its_image(explorer_page, book):
     page, _ = explorer_page
     points = page.evaluate(POINTS_JS, "train-points")
     assert points["sx"], "the training plane draws no point"
@@ -76,6 +76,9 @@ def test_hovering_a_training_sample_shows_its_image(explorer_page):
     assert loaded and image.get_attribute("src").startswith("data:image/png;base64,")
     strip = page.locator(".bk-Tooltip img[alt='correctness over runs and epochs']").first
     assert strip.evaluate("i => i.complete && i.naturalWidth > 0")
+    shots = book.parent / "screenshots"  # next to the pages' own screenshots (tests/test_book.py)
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "explorer-tooltip.png"))
     page.mouse.move(0, 0)
 
 
