@@ -23,7 +23,8 @@ Modules, from images to pages (``python -m regutils.layout`` checks that imports
             AUM, EL2N, GraNd, forgetting conventions), exports (files other tools read)
   book      claims (claims as tested predicates), report (scorecards), profiles,
             plots, chapters (each chapter's computation, figures and scorecard),
-            book (execute and build), cli (``python -m regutils --help``),
+            book (execute and build), executed (the cache of executed
+            chapters), cli (``python -m regutils --help``),
             layout (the architecture checks)
 """
 __version__ = "0.1.0"
