@@ -17,9 +17,11 @@ compiles ``_build/html``.
 A chapter whose inputs have not changed since an execution stored in the trace
 cache's ``chapters/`` folder is not executed again: that execution's notebook,
 scorecard rows and own files (``book/generated/<name>/``) are put back in place
-(:mod:`regutils.executed` says what the inputs are). Sphinx then reads again only
-the pages whose sources changed (:func:`build_html`). ``--force`` executes every
-chapter and builds every page.
+(:mod:`regutils.executed` says what the inputs are). A chapter writes files only
+to its scorecard (``$REGUTILS_SCORECARD_DIR``) and to its own folder: those are
+what a reuse puts back. Sphinx then reads again only the pages whose sources
+changed (:func:`build_html`). ``--force`` executes every chapter and builds
+every page.
 """
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ how long it ran. It is stored as ``<directory>/<key>.json``, sealed for its key 
 file (:func:`regutils.trace.write_sealed`). A cache is written by others: an entry is JSON only,
 its seal is verified, every field checked and the notebook validated with nbformat before it is
 used, side-output paths must stay inside their folder, and an entry that fails any check is moved
-aside (:func:`regutils.trace.quarantine`) and the chapter executed again.
+aside (:func:`regutils.trace.quarantine`) and the chapter executed again. Each chapter keeps its
+:data:`KEEP` most recently stored or reused executions (:func:`prune`).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -36,6 +38,7 @@ from .bundle import KINDS
 from .trace import TraceError, quarantine, verify, write_sealed
 
 FORMAT = 1  # of an entry; part of every key
+KEEP = 3  # executions kept per chapter, the most recently used: a few branches or profiles reuse theirs
 AREAS = ("scorecard", "own")  # side outputs: the scorecard folder, the chapter's own folder
 
 
@@ -274,9 +277,27 @@ def entry_path(directory: Path, key: str) -> Path:
     return Path(directory) / f"{key}.json"
 
 
-def store(directory: Path, key: str, execution: Execution) -> Path:
-    """Write ``execution`` sealed for ``key`` to ``<directory>/<key>.json`` (atomically)."""
-    return write_sealed(entry_path(directory, key), execution.to_json(), key)
+def store(directory: Path, key: str, execution: Execution, keep: int = KEEP) -> Path:
+    """Write ``execution`` sealed for ``key`` to ``<directory>/<key>.json`` (atomically), then :func:`prune`."""
+    path = write_sealed(entry_path(directory, key), execution.to_json(), key)
+    prune(directory, key.rsplit("-", 1)[0], keep)
+    return path
+
+
+def prune(directory: Path, chapter: str, keep: int = KEEP) -> None:
+    """Remove all but the ``keep`` most recently stored or reused executions of ``chapter``."""
+    pattern = re.compile(rf"{re.escape(chapter)}-[0-9a-f]{{32}}\.json")
+    entries = [p for p in Path(directory).glob(f"{chapter}-*.json") if pattern.fullmatch(p.name)]
+    for old in sorted(entries, key=lambda p: p.stat().st_mtime, reverse=True)[keep:]:
+        old.unlink(missing_ok=True)
+
+
+def mark_used(path: Path) -> None:
+    """Give a reused execution the current time, so that :func:`prune` keeps it (a read-only cache: left as is)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def load(directory: Path, key: str) -> Execution:
@@ -307,6 +328,7 @@ def lookup(directory: Path, key: str, cache) -> tuple[Execution | None, str]:
     if changed:
         more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
         return None, f"a run it read changed ({changed[0]}{more})"
+    mark_used(path)
     return execution, "inputs unchanged"
 
 

@@ -153,6 +153,26 @@ def test_a_reused_chapter_restores_its_scorecard_and_own_files(root, calls):
     assert (generated / "alpha" / "subset.csv").read_text() == "execution 1\n"
 
 
+def test_a_chapter_writes_files_only_to_its_own_folder():
+    from regutils.chapters import testing
+
+    assert testing.OUT_DIR == book.own_folder("testing", Path("."))  # what a reuse puts back
+
+
+def test_each_chapter_keeps_its_most_recently_used_executions(tmp_path):
+    execution = executed.Execution(notebook=nbformat.writes(nbformat.v4.new_notebook()), outputs={}, runs=(),
+                                   seconds=1.0, executed="2026-01-01T00:00:00Z", commit="abc")
+    keys = [f"alpha-{i:032x}" for i in range(4)]
+    for age, key in enumerate(keys[:3]):
+        path = executed.store(tmp_path, key, execution)
+        os.utime(path, (1e9 + age, 1e9 + age))
+    executed.store(tmp_path, "alpha_beta-" + "f" * 32, execution)  # another chapter's: not counted
+    assert executed.lookup(tmp_path, keys[0], None)[0] == execution  # used now: the most recent
+    executed.store(tmp_path, keys[3], execution)
+    kept = sorted(p.stem for p in tmp_path.glob("*.json"))
+    assert kept == sorted([keys[0], keys[2], keys[3], "alpha_beta-" + "f" * 32])
+
+
 def test_a_reused_chapter_logs_the_runs_it_read(root, calls, monkeypatch, tmp_path):
     build(root)
     log = tmp_path / "runlog.txt"
