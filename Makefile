@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make test              install what is missing, run the test suite (CI runs this)
-#   make book              install what is missing, execute every chapter, build the HTML book
+#   make book              install what is missing, execute every chapter whose inputs changed, build the HTML book
 #                          (runs missing from the cache come from the trace bundle traces/PROFILE when it exists)
 #   make traces            execute every chapter and export the runs they use to traces/PROFILE (hours; resumable;
 #                          runs of the existing bundle are reused, verified, with their provenance)

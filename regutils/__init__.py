@@ -25,7 +25,8 @@ Modules, from images to pages (``python -m regutils.layout`` checks that imports
   book      claims (claims as tested predicates), report (scorecards), profiles,
             plots, explorer (the interactive planes, BokehJS inline),
             chapters (each chapter's computation, figures and scorecard),
-            book (execute and build), cli (``python -m regutils --help``),
+            book (execute and build), executed (the cache of executed
+            chapters), cli (``python -m regutils --help``),
             layout (the architecture checks)
 """
 __version__ = "0.1.0"

@@ -10,8 +10,18 @@ repository root with ``profile`` and the given overrides injected into its
 ``parameters`` cell, and saved as ``book/<name>.ipynb``; chapters share runs
 through the trace cache. Then ``book/generated/scorecard.md`` (every chapter's
 "paper vs this build" rows) and ``book/generated/build_info.md`` (profile,
-hardware, timings) are written for the intro, and ``jupyter-book build -W``
+commit, hardware, which chapters were executed or reused, this build's and the
+last cold build's times) are written for the intro, and ``jupyter-book build -W``
 compiles ``_build/html``.
+
+A chapter whose inputs have not changed since an execution stored in the trace
+cache's ``chapters/`` folder is not executed again: that execution's notebook,
+scorecard rows and own files (``book/generated/<name>/``) are put back in place
+(:mod:`regutils.executed` says what the inputs are). A chapter writes files only
+to its scorecard (``$REGUTILS_SCORECARD_DIR``) and to its own folder: those are
+what a reuse puts back. Sphinx then reads again only the pages whose sources
+changed (:func:`build_html`). ``--force`` executes every chapter and builds
+every page.
 """
 from __future__ import annotations
 
@@ -25,13 +35,14 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from . import report
+from . import executed, report
 from .bundle import hardware
 from .profiles import CHAPTER_PARAMETERS, PROFILES, Settings, check_like, settings
 from .validation import Int, check
@@ -73,7 +84,7 @@ def validate(profile: str, names: list[str], overrides: dict) -> dict[str, dict]
 
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} does not exist; allowed: {', '.join(PROFILES)}")
-    fields = {f.name for f in dataclasses.fields(Settings)} - {"profile"}
+    fields = setting_names()
     params = {n: CHAPTER_PARAMETERS.get(n, {}) for n in names}
     known = fields.union(*params.values())
     for name, value in overrides.items():
@@ -92,21 +103,44 @@ def validate(profile: str, names: list[str], overrides: dict) -> dict[str, dict]
     return {n: {k: v for k, v in overrides.items() if k in fields or k in params[n]} for n in names}
 
 
-def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progress: bool = False) -> float:
-    """Execute ``notebooks/<name>.md`` into ``book/<name>.ipynb``; the seconds it took."""
+def execute(name: str, profile: str, overrides: dict, root: Path = ROOT, progress: bool = False,
+            source: str | None = None, env: dict | None = None) -> float:
+    """Execute ``notebooks/<name>.md`` into ``book/<name>.ipynb``; the seconds it took.
+
+    ``source``: the notebook's text (default: read from the file). ``env``: variables added to the
+    kernel's environment (this process's), for this chapter alone.
+    """
     import jupytext
     import papermill
 
-    nb = jupytext.read(root / "notebooks" / f"{name}.md")
+    if source is None:
+        source = (root / "notebooks" / f"{name}.md").read_text()
+    nb = jupytext.reads(source, fmt="md")
     out = root / "book" / f"{name}.ipynb"
     t0 = time.perf_counter()
     # tuples travel as lists: papermill writes the parameters cell as Python literals of JSON types
-    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
-    papermill.execute_notebook(nb, str(out), parameters=dict(profile=profile, overrides=overrides),
-                               kernel_name="python3", cwd=str(root), progress_bar=progress)
+    papermill.execute_notebook(nb, str(out), parameters=parameters(profile, overrides), kernel_name="python3",
+                               cwd=str(root), progress_bar=progress, kernel_manager_class=kernel_manager(env or {}))
     seconds = time.perf_counter() - t0
     hide_injected_parameters(out)
     return seconds
+
+
+def parameters(profile: str, overrides: dict) -> dict:
+    """What papermill injects into a chapter: ``profile`` and ``overrides``, tuples as lists (JSON types)."""
+    return dict(profile=profile, overrides={k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()})
+
+
+def kernel_manager(env: dict):
+    """A kernel manager class whose kernels start with ``env`` added to this process's environment."""
+    from jupyter_client import AsyncKernelManager
+
+    class ChapterKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw["env"] = {**kw.get("env", os.environ), **env}
+            return await super().start_kernel(**kw)
+
+    return ChapterKernelManager
 
 
 def hide_injected_parameters(path: Path) -> None:
@@ -190,21 +224,139 @@ def environment(**variables):
                 os.environ[name] = value
 
 
-def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, seconds_file: Path,
-                root: Path = ROOT) -> dict[str, float]:
-    """Execute the chapters ``names``, ``jobs`` at a time; every chapter's seconds at ``profile``, kept in ``seconds_file``.
+@dataclasses.dataclass(frozen=True)
+class Chapter:
+    """A chapter of this build: the execution that produced its page, and whether this build reused it."""
 
-    The chapters executed here have this build's seconds, the others those of their last build.
+    execution: executed.Execution
+    reused: bool
+
+
+def build_context(root: Path = ROOT) -> dict:
+    """The inputs every chapter shares, read before any runs (the ``context`` of :func:`regutils.executed.chapter_key`).
+
+    The package source the kernels import (``root/regutils``), the installed distributions and the
+    Python, the hardware, the manifest of each bundle (``$REGUTILS_BUNDLE``; a chapter's page
+    quotes it), and the ``REGUTILS_*`` settings a kernel reads.
+    """
+    from .bundle import MANIFEST, bundle_dirs
+
+    manifests = {str(d): executed.file_digest(d / MANIFEST) if (d / MANIFEST).is_file() else None
+                 for d in bundle_dirs()}
+    return {"package": executed.package_digest(root / "regutils"), "distributions": list(executed.distributions()),
+            "python": sys.version, "hardware": hardware(), "bundles": manifests,
+            "environment": executed.environment_settings()}
+
+
+def data_fingerprint(profile: str, overrides: dict) -> str:
+    """The fingerprint of the data the chapter's settings name (:attr:`regutils.data.Data.fingerprint`)."""
+    from .loop import load_for
+
+    s = settings(profile, **{k: v for k, v in overrides.items() if k in setting_names()})
+    return load_for(s.run_config().data, s.arch).fingerprint
+
+
+def setting_names() -> set[str]:
+    """The fields of :class:`regutils.profiles.Settings` an override may set."""
+    return {f.name for f in dataclasses.fields(Settings)} - {"profile"}
+
+
+def chapter_key(name: str, profile: str, overrides: dict, source: str, context: dict) -> str:
+    """The key of chapter ``name``'s execution: its ``source``, parameters, data and the build's ``context``."""
+    return executed.chapter_key(name, source, parameters(profile, overrides),
+                                dict(context, data=data_fingerprint(profile, overrides)))
+
+
+def own_folder(name: str, root: Path = ROOT) -> Path:
+    """The folder whose files belong to chapter ``name`` alone: ``book/generated/<name>``."""
+    return root / "book" / "generated" / name
+
+
+def put_in_place(execution: executed.Execution, name: str, root: Path = ROOT) -> None:
+    """Put chapter ``name``'s ``execution`` where the build reads it: the notebook, the scorecard rows, its own folder.
+
+    The runs it read are appended to ``$REGUTILS_RUN_LOG`` when set, as the chapter did when it ran.
+    """
+    from .bundle import RUN_LOG_ENV
+
+    executed.restore(execution, root / "book" / f"{name}.ipynb",
+                     {"scorecard": report.scorecard_dir(), "own": own_folder(name, root)})
+    if os.environ.get(RUN_LOG_ENV):
+        with open(os.environ[RUN_LOG_ENV], "a") as f:
+            f.write(executed.run_log(execution.runs))
+
+
+def execute_chapter(name: str, profile: str, overrides: dict, source: str, cache,
+                    root: Path = ROOT) -> tuple[executed.Execution, bool]:
+    """Execute chapter ``name``; its :class:`regutils.executed.Execution` and whether it may be stored.
+
+    The kernel writes the scorecard rows to a folder of its own and logs the runs it is served;
+    the chapter's own folder (:func:`own_folder`) is emptied first, so that it holds what this
+    execution wrote. An execution during which one of its runs was written (trained here) is not
+    stored: its page says so, and an execution that loads the run would not.
+    """
+    from .bundle import RUN_LOG_ENV
+
+    shutil.rmtree(own_folder(name, root), ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"regutils-{name}-") as tmp:
+        card, log = Path(tmp) / "scorecard", Path(tmp) / "runs.txt"
+        log.write_text("")
+        started = time.time() - 1.0  # a file's time may lag the clock by a tick
+        seconds = execute(name, profile, overrides, root, source=source,
+                          env={"REGUTILS_SCORECARD_DIR": str(card), RUN_LOG_ENV: str(log)})
+        runs = executed.served_runs(log.read_text(), cache)
+        outputs = {"scorecard": executed.read_tree(card), "own": executed.read_tree(own_folder(name, root))}
+    execution = executed.Execution(notebook=(root / "book" / f"{name}.ipynb").read_text(), outputs=outputs,
+                                   runs=runs, seconds=seconds, executed=utc_now(), commit=commit(root))
+    return execution, not executed.written_since(runs, started)
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def stored_executions(keys: dict[str, str], cache) -> tuple[dict, dict]:
+    """The stored executions that can be reused, by chapter, and for the others why they cannot."""
+    found, why = {}, {}
+    for name, key in keys.items():
+        execution, why[name] = executed.lookup(executed.folder(cache.root), key, cache)
+        if execution is not None:
+            found[name] = execution
+    return found, {n: w for n, w in why.items() if n not in found}
+
+
+def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, seconds_file: Path,
+                root: Path = ROOT, reuse: bool = True) -> dict[str, Chapter]:
+    """Every chapter of ``names`` at ``profile``: reused when its inputs are unchanged, else executed, ``jobs`` at a time.
+
+    ``reuse`` False: every chapter is executed. A chapter is reused when the trace cache's
+    ``chapters/`` folder holds an execution with its key (:func:`chapter_key`) whose runs are
+    unchanged (:func:`regutils.executed.lookup`); its notebook and side outputs are put back in
+    place. Executed chapters are stored there for the next build.
 
     With ``jobs`` > 1 every kernel is single-threaded: on a CPU, ``jobs`` one-thread kernels get
     more done per hour than one kernel with ``jobs`` threads. A run that two chapters need is
     trained once: the other kernel waits on its lock. A CPU run's probabilities depend on the
     thread count in their last bits only; each trace records the count
     (``meta["environment"]["threads"]``). ``seconds_file`` holds the seconds of the profile's
-    earlier builds, {profile: {chapter: seconds}}: they set the order (:func:`longest_first`), and
+    earlier executions, {profile: {chapter: seconds}}: they set the order (:func:`longest_first`), and
     each chapter's time is written to it as soon as it ends, so a failed build keeps the others'.
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    from .cache import Cache
+
+    cache = Cache()
+    context = build_context(root)
+    sources = {n: (root / "notebooks" / f"{n}.md").read_text() for n in names}
+    keys = {n: chapter_key(n, profile, per_chapter[n], sources[n], context) for n in names}
+    found, why = stored_executions(keys, cache) if reuse else ({}, dict.fromkeys(names, "--force"))
+    built = {}
+    for name, execution in found.items():
+        put_in_place(execution, name, root)
+        built[name] = Chapter(execution, reused=True)
+    if found:
+        print(f"reused {len(found)} of {len(names)} chapters, their inputs unchanged: {', '.join(found)}", flush=True)
 
     recorded = json.loads(seconds_file.read_text()) if seconds_file.is_file() else {}
     recorded = recorded if all(isinstance(v, dict) for v in recorded.values()) else {}  # an older flat file
@@ -212,26 +364,30 @@ def execute_all(names: list[str], profile: str, per_chapter: dict, jobs: int, se
     lock = threading.Lock()
 
     def one(name):
-        sys.stdout.write(f"executing {name} ({profile})\n")  # one write per line: threads print at once
+        sys.stdout.write(f"executing {name} ({profile}): {why[name]}\n")  # one write per line: threads print at once
         sys.stdout.flush()
-        took = execute(name, profile, per_chapter[name], root)
-        sys.stdout.write(f"  {name}: {took:.1f} s\n")
+        execution, storable = execute_chapter(name, profile, per_chapter[name], sources[name], cache, root)
+        put_in_place(execution, name, root)
+        if storable:
+            executed.store(executed.folder(cache.root), keys[name], execution)
+        sys.stdout.write(f"  {name}: {execution.seconds:.1f} s{'' if storable else ' (runs trained: not stored)'}\n")
         sys.stdout.flush()
         with lock:
-            seconds[name] = took
+            built[name] = Chapter(execution, reused=False)
+            seconds[name] = execution.seconds
             seconds_file.write_text(json.dumps(recorded, indent=1))
 
     # every kernel starts in the root (papermill's cwd, the same for all threads) and inherits the environment
     threads = dict(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1") if jobs > 1 else {}
     with contextlib.chdir(root), environment(**threads), ThreadPoolExecutor(jobs) as pool:
-        futures = {name: pool.submit(one, name) for name in longest_first(names, seconds)}
+        futures = {name: pool.submit(one, name) for name in longest_first(list(why), seconds)}
     failed = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
     for name, error in failed.items():
         print(f"  {name} failed: {type(error).__name__}: {str(error)[:2000]}", flush=True)
     if failed:
         raise RuntimeError(f"chapters {', '.join(failed)} failed at profile {profile}; the runs they trained "
                            "are cached: run the command again to continue")
-    return seconds
+    return {n: built[n] for n in names}
 
 
 def _one_thread() -> None:
@@ -278,21 +434,83 @@ def recipe_curve_markdown(csv: Path) -> str:
             "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
-def write_intro_tables(names: list[str], profile: str, seconds: dict, root: Path = ROOT) -> None:
+def write_intro_tables(names: list[str], profile: str, built: dict[str, Chapter], timing: dict,
+                       root: Path = ROOT) -> None:
+    """The intro's generated tables: tally, scorecard, recipe study, and the build page (:func:`build_markdown`).
+
+    A table is written only when its text changed: Sphinx then reads again only the pages that include it.
+    """
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
     card = report.collect(out / "scorecard", names)
-    (out / "tally.md").write_text(report.tally_markdown(card, profile))
-    (out / "scorecard.md").write_text(report.scorecard_markdown(card))
-    (out / "recipe_study.md").write_text(recipe_markdown(root / RECIPE_STUDY))
-    (out / "recipe_curve.md").write_text(recipe_curve_markdown(root / RECIPE_STUDY.with_name("recipe_study_curve.csv")))
-    rows = "\n".join(f"| {n} | {s:.1f} |" for n, s in seconds.items())
-    (out / "build_info.md").write_text(
-        f"Built with the **{profile}** profile from commit `{commit(root)}` on {hardware()}, Python "
-        f"{platform.python_version()}, on {time.strftime('%Y-%m-%d')}. The seconds are each chapter's wall time "
-        "in this build, as the trace cache and bundle found it (runs trained here count; runs loaded do not), "
-        f"with chapters executed in parallel where the cores allow.\n\n| chapter | seconds to execute |\n"
-        f"|---|---|\n{rows}\n")
+    tables = {"tally.md": report.tally_markdown(card, profile), "scorecard.md": report.scorecard_markdown(card),
+              "recipe_study.md": recipe_markdown(root / RECIPE_STUDY),
+              "recipe_curve.md": recipe_curve_markdown(root / RECIPE_STUDY.with_name("recipe_study_curve.csv")),
+              "build_info.md": build_markdown(profile, names, built, timing, root)}
+    for name, text in tables.items():
+        executed.write_if_changed(out / name, text.encode())
+
+
+def build_markdown(profile: str, names: list[str], built: dict[str, Chapter], timing: dict,
+                   root: Path = ROOT) -> str:
+    """The build page: profile, commit, hardware; this build's and the last cold build's times; each chapter's execution.
+
+    ``names``: the book's chapters; ``built``: those of this build. ``timing``: :func:`record_build`'s
+    ``this``, ``previous`` and ``cold`` builds of the profile.
+    """
+    this, previous, cold = timing["this"], timing.get("previous"), timing.get("cold")
+    reused = [n for n, c in built.items() if c.reused]
+    html = (f"; the HTML step of the previous build took {previous['html_seconds']:.0f} s"
+            if previous and previous.get("html_seconds") is not None else "")
+    if cold is None:
+        cold_text = "No build that executed every chapter is recorded here (`--force` makes one)."
+    else:
+        cold_html = f" and {cold['html_seconds']:.0f} s for its HTML" if cold.get("html_seconds") is not None else ""
+        cold_text = (f"The last cold build, which executed every chapter (commit `{cold['commit']}`, "
+                     f"{cold['date'][:10]}), took {cold['chapters_seconds']:.0f} s for its chapters{cold_html}.")
+    rows = "\n".join(chapter_row(n, built.get(n)) for n in names)
+    return (f"Built with the **{profile}** profile from commit `{commit(root)}` on {hardware()}, Python "
+            f"{platform.python_version()}, on {time.strftime('%Y-%m-%d')}.\n\n"
+            f"This build executed {len(built) - len(reused)} chapters and reused {len(reused)}: a chapter is "
+            "executed again when its notebook, its parameters, the package source, the data, the runs it reads or "
+            "the installed libraries change (`python -m regutils book --force` executes every one). Executing and "
+            f"reusing them took {this['chapters_seconds']:.0f} s of wall time, {this['jobs']} at once{html}. "
+            f"{cold_text}\n\n"
+            "The seconds are each chapter's wall time in the execution that produced its page: this build's for an "
+            "executed chapter, the earlier one shown for a reused chapter; runs trained in that execution count, "
+            "runs loaded do not.\n\n"
+            f"| chapter | this build | seconds to execute | executed |\n|---|---|---|---|\n{rows}\n")
+
+
+def chapter_row(name: str, chapter: Chapter | None) -> str:
+    """The build page's row of chapter ``name``: executed or reused, its seconds, and when and where it ran."""
+    if chapter is None:
+        return f"| {name} | not in this build (`--only`) | – | an earlier build |"
+    if not chapter.reused:
+        return f"| {name} | executed | {chapter.execution.seconds:.1f} | this build |"
+    when = chapter.execution.executed[:16].replace("T", " ")
+    return f"| {name} | reused | {chapter.execution.seconds:.1f} | {when} UTC, commit `{chapter.execution.commit}` |"
+
+
+def read_builds(path: Path) -> dict:
+    """The builds recorded in ``path``: {profile: {"last": build, "cold": build}}; {} when none (or unreadable)."""
+    try:
+        builds = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return builds if isinstance(builds, dict) else {}
+
+
+def record_build(path: Path, profile: str, this: dict, cold: bool) -> dict:
+    """Record ``this`` build of ``profile`` in ``path`` as the last (and, ``cold``, the last cold) one.
+
+    Returns ``this``, the ``previous`` last build and the ``cold`` build, as :func:`build_markdown` reads them.
+    """
+    builds = read_builds(path)
+    earlier = builds.get(profile, {})
+    recorded = {"last": this, "cold": this if cold else earlier.get("cold")}
+    path.write_text(json.dumps(dict(builds, **{profile: recorded}), indent=1))
+    return {"this": this, "previous": earlier.get("last"), "cold": recorded["cold"]}
 
 
 def commit(root: Path = ROOT) -> str:
@@ -308,16 +526,48 @@ def commit(root: Path = ROOT) -> str:
 
 
 def clean_html(html: Path) -> None:
-    """Remove what no page of a fresh build uses: source maps of the theme's scripts."""
+    """Remove what no page uses: source maps of the theme's scripts, images no page shows (an earlier build's)."""
     for path in html.rglob("*.map"):
         path.unlink()
+    pages = "".join(p.read_text(errors="replace") for p in html.rglob("*.html"))
+    for image in (html / "_images").glob("*"):
+        if image.name not in pages:
+            image.unlink()
+
+
+def build_html(root: Path = ROOT, fresh: bool = False) -> float:
+    """Compile ``_build/html`` with ``jupyter-book build -W -n``; the seconds it took.
+
+    Sphinx reads again only the pages whose sources changed when the last build succeeded with the
+    same table of contents, configuration and installed distributions; otherwise, or when
+    ``fresh``, it starts from an empty ``_build/html`` and reads every page. A failed build leaves
+    no stamp, so the next one starts afresh and repeats the warnings of unchanged pages. Either way
+    :func:`clean_html` then removes what no page uses.
+    """
+    out = root / "_build"
+    stamp = out / "regutils-html.stamp"  # the layout of the last build that succeeded
+    layout = executed.digest((root / "_toc.yml").read_text(), (root / "_config.yml").read_text(),
+                             executed.distributions())
+    incremental = not fresh and stamp.is_file() and stamp.read_text() == layout
+    stamp.unlink(missing_ok=True)
+    if not incremental:
+        shutil.rmtree(out / "html", ignore_errors=True)
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(root)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd if incremental else [*cmd, "--all"], check=True)
+    clean_html(out / "html")
+    stamp.write_text(layout)
+    return time.perf_counter() - t0
 
 
 def build(profile: str = "default", only: list[str] | None = None, overrides: dict | None = None,
-          html: bool = True, root: Path = ROOT, jobs: int = 1) -> None:
+          html: bool = True, root: Path = ROOT, jobs: int = 1, reuse: bool = True) -> None:
     """Execute the chapters (``only``, or all) at ``profile`` and build the HTML book.
 
     ``jobs`` > 1: that many chapters at once, each in a single-threaded kernel (:func:`execute_all`).
+    ``reuse``: reuse a chapter's stored execution when its inputs are unchanged, and let Sphinx
+    rebuild only the pages that changed (:func:`build_html`); False: execute every chapter and
+    build every page.
     """
     check("jobs", jobs, Int(1))
     names = chapters(root)
@@ -328,14 +578,17 @@ def build(profile: str = "default", only: list[str] | None = None, overrides: di
     per_chapter = validate(profile, selected, overrides or {})  # before any chapter runs
     os.environ.setdefault("REGUTILS_SCORECARD_DIR", str(root / "book" / "generated" / "scorecard"))
     os.environ.setdefault("REGUTILS_PROGRESS", "0")
-    seconds_file = root / "book" / "generated" / "seconds.json"
-    seconds_file.parent.mkdir(parents=True, exist_ok=True)
-    seconds = execute_all(selected, profile, per_chapter, jobs, seconds_file, root)
-    seconds = {n: seconds[n] for n in names if n in seconds}
-    write_intro_tables(names, profile, seconds, root)
+    generated = root / "book" / "generated"
+    generated.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    built = execute_all(selected, profile, per_chapter, jobs, generated / "seconds.json", root, reuse=reuse)
+    this = {"date": utc_now(), "commit": commit(root), "jobs": jobs, "chapters_seconds": time.perf_counter() - t0,
+            "executed": sum(not c.reused for c in built.values()), "reused": sum(c.reused for c in built.values())}
+    cold = selected == names and this["reused"] == 0
+    timing = record_build(generated / "builds.json", profile, this, cold)
+    write_intro_tables(names, profile, built, timing, root)
     if html:
-        shutil.rmtree(root / "_build" / "html", ignore_errors=True)  # no image of an earlier build stays behind
-        cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(root)]
-        subprocess.run(cmd, check=True)
-        clean_html(root / "_build" / "html")
-        print(f"book: {root / '_build' / 'html' / 'index.html'}")
+        this["html_seconds"] = build_html(root, fresh=not reuse)
+        record_build(generated / "builds.json", profile, this, cold)
+        print(f"book: {root / '_build' / 'html' / 'index.html'} (chapters {this['chapters_seconds']:.0f} s: "
+              f"{this['executed']} executed, {this['reused']} reused; HTML {this['html_seconds']:.0f} s)")

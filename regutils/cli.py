@@ -185,7 +185,8 @@ def parse_parameters(items: list[str]) -> dict:
 def cmd_book(a) -> int:
     from .book import build
 
-    build(a.profile, only=a.only, overrides=parse_parameters(a.param or []), html=not a.no_html, jobs=a.jobs)
+    build(a.profile, only=a.only, overrides=parse_parameters(a.param or []), html=not a.no_html, jobs=a.jobs,
+          reuse=not a.force)
     return 0
 
 
@@ -264,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-html", action="store_true", help="execute only, do not run jupyter-book")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="chapters executed at once, each by a single-threaded process (default: 1)")
+    p.add_argument("--force", action="store_true",
+                   help="execute every chapter and build every page, reusing no earlier execution or page")
     p.set_defaults(func=cmd_book)
     p = sub.add_parser("data", help="rebuild a data set that ships with the project from its source")
     p.add_argument("name", choices=("cifar10-subset",), help="cifar10-subset: from torchvision's CIFAR-10 download")
