@@ -11,7 +11,7 @@ scorecard (the paper's claims as tested verdicts). Each module is tested in
     runs = get_runs(s.run_config(), s.runs, device=s.device)
     records = setup.compare_records(runs, seed=s.seed)
 
-Modules, in the book's order: setup, primer, randomness, representation, memorization,
-robustness, learnability, pruning, every_measure (the other tools' scores from one trace), testing,
-shallow_deep, easy_hard, arpit.
+Modules, in the book's order: setup, representation, randomness, memorization, robustness,
+pruning, testing (the paper's sections), then primer, arpit, shallow_deep, easy_hard, learnability,
+every_measure (the other tools' scores from one trace).
 """
