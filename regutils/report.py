@@ -23,6 +23,7 @@ missing value shown as an em dash.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import numbers
@@ -200,6 +201,8 @@ def scorecard_markdown(card: pd.DataFrame) -> str:
 
 
 def describe_runs(s, runs) -> str:
-    """One line for a chapter's opening: the settings ``s`` and the final test accuracy of each of ``runs``."""
-    acc = np.asarray(runs.history["test_acc"])[:, -1]
-    return f"{s.describe()}; final test accuracy per run {np.round(acc, 4).tolist()}, mean {acc.mean():.4f}"
+    """One line for a chapter's opening: the settings ``s`` (with the number of ``runs`` shown) and the final
+    test accuracy of each of ``runs``."""
+    acc = np.asarray(runs.history["test_acc"]).reshape(-1, runs.epochs)[:, -1]
+    shown = dataclasses.replace(s, runs=len(acc))  # a chapter may use fewer or more runs than the profile's main ones
+    return f"{shown.describe()}; final test accuracy per run {np.round(acc, 4).tolist()}, mean {acc.mean():.4f}"

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -176,3 +177,17 @@ def test_deviation_is_a_titled_box_with_its_text_escaped():
     box = deviation("weights <missing> & no network")
     assert 'class="admonition warning"' in box and "Deviation from the paper" in box
     assert "weights &lt;missing&gt; &amp; no network" in box
+
+
+def test_describe_runs_names_the_runs_it_is_given_not_the_profiles_count():
+    from regutils.profiles import settings
+    from regutils.report import describe_runs
+    from regutils.trace import Trace
+
+    s = settings("smoke")
+    acc = np.array([[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]])  # 3 runs of 2 epochs
+    runs = Trace(*(np.zeros((3, 2, 1)) for _ in range(6)), *(np.zeros(1) for _ in range(5)),
+                 history={"test_acc": acc})
+    line = describe_runs(s, runs)
+    assert s.runs != 3 and "3 runs" in line and f"{s.runs} runs" not in line
+    assert "[0.4, 0.5, 0.6], mean 0.5000" in line
