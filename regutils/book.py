@@ -193,7 +193,8 @@ def recipe_markdown(csv: Path) -> str:
 
 # the fallback order when no earlier build of the profile timed its chapters: those that train or fit
 # the most first, so that parallel chapters end together
-HEAVY_FIRST = ("arpit", "robustness", "pruning", "shallow_deep", "memorization", "easy_hard", "testing", "primer")
+HEAVY_FIRST = ("arpit", "robustness", "every_measure", "pruning", "shallow_deep", "memorization", "easy_hard", "testing",
+               "primer")
 
 
 def longest_first(names: list[str], previous: dict[str, float]) -> list[str]:
