@@ -132,10 +132,8 @@ class RecorderCallback(TrainerCallback):
         if not self._pending:
             raise ValueError(f"step {state.global_step}: no train-mode forward pass of the model was seen before "
                              "this optimizer step; the recorder hooks the model handed to on_train_begin")
-        idx, logits, labels = zip(*self._pending)
-        self._pending = []
-        self.recorder.on_batch(idx=torch.cat(idx), logits=torch.cat(logits),
-                               y=None if any(v is None for v in labels) else torch.cat(labels))
+        parts, self._pending = self._pending, []
+        self.recorder.on_micro_batches(parts)
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         param = next(model.parameters(), None)

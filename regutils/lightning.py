@@ -123,10 +123,8 @@ class RecorderCallback(Callback):
         if new_steps > 1:
             raise ValueError(f"the trainer took {new_steps} optimizer steps in training batch {batch_idx}; the "
                              "record counts one step per batch (one optimizer, stepping at most once per batch)")
-        idx, logits, y = zip(*self._pending)
-        self._pending = []
-        self.recorder.on_batch(idx=torch.cat(idx), logits=torch.cat(logits),
-                               y=None if any(v is None for v in y) else torch.cat(y))
+        parts, self._pending = self._pending, []
+        self.recorder.on_micro_batches(parts)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._pending:

@@ -228,6 +228,16 @@ class Recorder:
             self._loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         self._loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
 
+    def on_micro_batches(self, parts) -> None:
+        """Record the micro-batches of one optimizer step (gradient accumulation) as one :meth:`on_batch`.
+
+        ``parts``: a non-empty sequence of ``(idx, logits, y)``, each as :meth:`on_batch` takes them; the labels
+        are checked only when every part carries them (``y`` None in any part: none checked).
+        """
+        idx, logits, y = zip(*parts)
+        self.on_batch(torch.cat([torch.as_tensor(i) for i in idx]), torch.cat(logits),
+                      None if any(v is None for v in y) else torch.cat([torch.as_tensor(v) for v in y]))
+
     def record_batch(self, idx: torch.Tensor, logits: torch.Tensor) -> None:
         """:meth:`on_batch` without its checks: ``idx`` (B,) int64 and ``logits`` (B, C) on one device, detached.
 
